@@ -1,0 +1,151 @@
+import type { Clock } from '../domain/clock.js';
+import { backstopTtlMs, mustPersist, withActivity } from '../domain/decisions.js';
+import type { SessionStore, StoredSession } from '../domain/ports.js';
+import type { Activity, SessionRecord } from '../domain/session.js';
+import type { SessionCache } from '../cache/session-cache.js';
+
+/** Options of TouchWriter. */
+export interface TouchWriterOptions {
+  /** Added to every backstop lease TTL so the scavenger, not etcd, normally ends sessions. Required. */
+  leaseMarginMs: number;
+  /** Attempts per write when other nodes keep changing the record. Default 3. */
+  maxAttempts?: number;
+}
+
+/** Counters for telemetry and tests. */
+export interface TouchStats {
+  /** Touches kept in memory only. */
+  coalesced: number;
+  /** Store writes done. */
+  written: number;
+  /** Store writes that failed (retried on the next touch or flush). */
+  failed: number;
+}
+
+interface Pending {
+  activity: Activity;
+  inflight: boolean;
+  again: boolean;
+}
+
+/**
+ * TouchWriter holds each session's newest activity in memory and writes it behind (SPEC rule 15):
+ * at most one store write per session per touch granularity, compare-and-swapped on the record's mod
+ * revision so nodes never overwrite each other's newer data.
+ */
+export class TouchWriter {
+  private readonly pending = new Map<string, Pending>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly maxAttempts: number;
+  readonly stats: TouchStats = { coalesced: 0, written: 0, failed: 0 };
+  private onError: (err: unknown) => void = () => {};
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly cache: SessionCache,
+    private readonly clock: Clock,
+    private readonly options: TouchWriterOptions,
+  ) {
+    if (!(options.leaseMarginMs >= 0)) throw new Error('touch-writer: leaseMarginMs must not be negative');
+    this.maxAttempts = options.maxAttempts ?? 3;
+    if (!(this.maxAttempts >= 1)) throw new Error('touch-writer: maxAttempts must be at least 1');
+    cache.onDelete((hash) => this.pending.delete(hash));
+  }
+
+  /** Sets the handler of background write failures (logging). */
+  onWriteError(handler: (err: unknown) => void): void {
+    this.onError = handler;
+  }
+
+  /** Lease TTL for a record written now: its backstop plus the margin; 0 = no lease. */
+  ttlFor(rec: SessionRecord): number {
+    const ttl = backstopTtlMs(rec, this.clock.now());
+    return ttl === 0 ? 0 : ttl + this.options.leaseMarginMs;
+  }
+
+  /** The activity seen here and not yet reflected in `stored`; drops it once the store caught up. */
+  activity(stored: StoredSession): Activity | undefined {
+    const p = this.pending.get(stored.hash);
+    if (!p) return undefined;
+    if (!p.inflight && p.activity.lastAccessAt <= stored.rec.lastAccessAt && p.activity.hits <= stored.rec.hits) {
+      this.pending.delete(stored.hash);
+      return undefined;
+    }
+    return p.activity;
+  }
+
+  /** Records new activity for a session and starts a write if the store is due for one. */
+  record(stored: StoredSession, activity: Activity): void {
+    let p = this.pending.get(stored.hash);
+    if (!p) {
+      p = { activity, inflight: false, again: false };
+      this.pending.set(stored.hash, p);
+    } else {
+      p.activity = {
+        lastAccessAt: Math.max(p.activity.lastAccessAt, activity.lastAccessAt),
+        hits: Math.max(p.activity.hits, activity.hits),
+      };
+    }
+    if (mustPersist(stored.rec, p.activity, stored.rec)) this.kick(stored.hash);
+    else this.stats.coalesced++;
+  }
+
+  /** Forgets a session's pending activity (it ended). */
+  forget(hash: string): void {
+    this.pending.delete(hash);
+  }
+
+  /** Number of sessions with activity not yet written. */
+  get backlog(): number {
+    return this.pending.size;
+  }
+
+  private kick(hash: string): void {
+    const p = this.pending.get(hash);
+    if (!p) return;
+    if (p.inflight) {
+      p.again = true;
+      return;
+    }
+    const w = this.write(hash, p).finally(() => this.inflight.delete(w));
+    this.inflight.add(w);
+  }
+
+  private async write(hash: string, p: Pending): Promise<void> {
+    p.inflight = true;
+    try {
+      let s: StoredSession | null = this.cache.get(hash) ?? (await this.store.get(hash)).session;
+      for (let i = 0; i < this.maxAttempts && s; i++) {
+        const next = withActivity(s.rec, p.activity);
+        if (next === s.rec) break; // the store already has this activity
+        const r = await this.store.update(s, next, this.ttlFor(next));
+        if (r.ok) {
+          this.cache.upsert(r.session);
+          this.stats.written++;
+          break;
+        }
+        s = r.current;
+        if (s) this.cache.upsert(s);
+      }
+      if (!s) this.pending.delete(hash);
+    } catch (err) {
+      this.stats.failed++;
+      this.onError(err);
+    } finally {
+      p.inflight = false;
+      if (p.again) {
+        p.again = false;
+        this.kick(hash);
+      }
+    }
+  }
+
+  /** Writes every pending activity now (shutdown) and waits for all writes; returns how many failed. */
+  async flush(): Promise<number> {
+    await Promise.allSettled([...this.inflight]);
+    const before = this.stats.failed;
+    for (const hash of [...this.pending.keys()]) this.kick(hash);
+    await Promise.allSettled([...this.inflight]);
+    return this.stats.failed - before;
+  }
+}

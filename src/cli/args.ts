@@ -1,0 +1,69 @@
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+/** Where the default cluster-config.properties lives, relative to the built main module. */
+export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../../src/config/cluster-config.properties', import.meta.url));
+
+/** The start options of one node, from flags with environment fallbacks. */
+export interface StartArgs {
+  listen: string;
+  etcdEndpoints: string[];
+  configPath: string;
+  nodeId: string;
+  prefix: string;
+  etcdCaFile?: string;
+  etcdCertFile?: string;
+  etcdKeyFile?: string;
+  etcdUsername?: string;
+  etcdPassword?: string;
+  drainDelayMs: number;
+  shutdownGraceMs: number;
+}
+
+/** Each flag, its environment variable and its default (documented in the README). */
+export const FLAGS = {
+  listen: { env: 'SM_LISTEN', default: '127.0.0.1:50051' },
+  'etcd-endpoints': { env: 'SM_ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379' },
+  config: { env: 'SM_CONFIG', default: DEFAULT_CONFIG_PATH },
+  'node-id': { env: 'SM_NODE_ID', default: hostname() },
+  'etcd-prefix': { env: 'SM_ETCD_PREFIX', default: '/session-manager/' },
+  'etcd-ca-file': { env: 'SM_ETCD_CA_FILE', default: '' },
+  'etcd-cert-file': { env: 'SM_ETCD_CERT_FILE', default: '' },
+  'etcd-key-file': { env: 'SM_ETCD_KEY_FILE', default: '' },
+  'etcd-username': { env: 'SM_ETCD_USERNAME', default: '' },
+  'drain-delay': { env: 'SM_DRAIN_DELAY', default: '0' },
+  'shutdown-grace': { env: 'SM_SHUTDOWN_GRACE', default: '20' },
+} as const;
+
+/** Parses argv and env into StartArgs; throws with a message naming the bad flag. */
+export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArgs {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const get = (k: keyof typeof FLAGS): string => (values[k] as string | undefined) ?? env[FLAGS[k].env] ?? FLAGS[k].default;
+  const seconds = (k: keyof typeof FLAGS): number => {
+    const v = Number(get(k));
+    if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} (${FLAGS[k].env}) must be a number of seconds >= 0`);
+    return Math.round(v * 1000);
+  };
+  const endpoints = get('etcd-endpoints').split(',').map((s) => s.trim()).filter(Boolean);
+  const opt = (k: keyof typeof FLAGS): string | undefined => get(k) || undefined;
+  return {
+    listen: get('listen'),
+    etcdEndpoints: endpoints,
+    configPath: get('config'),
+    nodeId: get('node-id'),
+    prefix: get('etcd-prefix'),
+    etcdCaFile: opt('etcd-ca-file'),
+    etcdCertFile: opt('etcd-cert-file'),
+    etcdKeyFile: opt('etcd-key-file'),
+    etcdUsername: opt('etcd-username'),
+    etcdPassword: env['SM_ETCD_PASSWORD'] || undefined,
+    drainDelayMs: seconds('drain-delay'),
+    shutdownGraceMs: seconds('shutdown-grace'),
+  };
+}

@@ -1,0 +1,112 @@
+import { IDLE_CONNECTION_BOUND, IDLE_NEVER, REAUTH_WINDOW_WITHOUT_IDLE_MS } from './policy.js';
+import type { Activity, EndReason, SessionRecord } from './session.js';
+
+/** The answer of ValidateSession and Heartbeat (SPEC: error model). */
+export type Verdict = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'REAUTH_REQUIRED' | 'HIT_LIMIT' | 'BINDING_MISMATCH';
+
+/** Where a session stands at a moment: live, needing re-authentication, or over. */
+export type Standing =
+  | { readonly kind: 'ACTIVE'; readonly idleDeadline: number }
+  | { readonly kind: 'REAUTH_REQUIRED'; readonly idleDeadline: number }
+  | { readonly kind: 'ENDED'; readonly reason: EndReason };
+
+/** Merges a stored record with activity seen locally but not yet written (the newer of each). */
+export function withActivity(rec: SessionRecord, local: Activity | undefined): SessionRecord {
+  if (!local) return rec;
+  const lastAccessAt = Math.max(rec.lastAccessAt, local.lastAccessAt);
+  const hits = Math.max(rec.hits, local.hits);
+  if (lastAccessAt === rec.lastAccessAt && hits === rec.hits) return rec;
+  return { ...rec, lastAccessAt, hits };
+}
+
+/**
+ * Computes when a session ends if nothing touches it, and which end reason that would be.
+ *
+ * The deadline adds the touch granularity: another node may have served requests up to one
+ * granularity after the last written access, so judging from the written value without the slack
+ * could expire a session early. Expiry may thus come late by at most the granularity, never early
+ * (SPEC rules 1 and 15).
+ */
+export function idleDeadline(rec: SessionRecord): { at: number; reason: EndReason } {
+  const p = rec.policy;
+  const slack = p.touchGranularityMs;
+  if (rec.state === 'REAUTH_REQUIRED') {
+    const window = p.idleMs > 0 ? p.idleMs : REAUTH_WINDOW_WITHOUT_IDLE_MS;
+    return { at: rec.lastAccessAt + window + slack, reason: 'EXPIRED_ABSOLUTE' };
+  }
+  if (p.idleMs === IDLE_NEVER || p.idleMs === IDLE_CONNECTION_BOUND) {
+    return { at: Number.POSITIVE_INFINITY, reason: 'EXPIRED_IDLE' };
+  }
+  if (rec.hits <= 1 && p.singleRequestMs > 0 && p.singleRequestMs < p.idleMs) {
+    return { at: rec.lastAccessAt + p.singleRequestMs + slack, reason: 'EXPIRED_SINGLE_REQUEST' };
+  }
+  return { at: rec.lastAccessAt + p.idleMs + slack, reason: 'EXPIRED_IDLE' };
+}
+
+/** Tells where a session stands at `now`. A deadline equal to `now` still counts as live. */
+export function standing(rec: SessionRecord, now: number): Standing {
+  if (rec.state === 'ACTIVE' && rec.absoluteDeadline > 0 && now > rec.absoluteDeadline) {
+    // The absolute timeout passed: from here the session waits for re-authentication, and the idle
+    // window is measured from the last access before the deadline.
+    return standing({ ...rec, state: 'REAUTH_REQUIRED' }, now);
+  }
+  const idle = idleDeadline(rec);
+  if (now > idle.at) return { kind: 'ENDED', reason: idle.reason };
+  return { kind: rec.state, idleDeadline: idle.at };
+}
+
+/** The outcome of a validate or heartbeat: the verdict, and the new activity when it renews. */
+export interface TouchOutcome {
+  readonly verdict: Verdict;
+  /** Set when the session must end now (e.g. the hit maximum was passed). */
+  readonly endReason?: EndReason;
+  /** Set when the request renewed the session. */
+  readonly activity?: Activity;
+}
+
+/**
+ * Decides a validated request (SPEC rules 1, 2, 3, 11): refuse ended, expired and re-auth-pending
+ * sessions; refuse the request beyond the hit maximum; otherwise count a hit and renew.
+ */
+export function decideValidate(rec: SessionRecord, now: number): TouchOutcome {
+  const s = standing(rec, now);
+  if (s.kind === 'ENDED') return { verdict: 'EXPIRED', endReason: s.reason };
+  if (s.kind === 'REAUTH_REQUIRED') return { verdict: 'REAUTH_REQUIRED' };
+  if (rec.policy.hitMax > 0 && rec.hits >= rec.policy.hitMax) {
+    return { verdict: 'HIT_LIMIT', endReason: 'HIT_LIMIT' };
+  }
+  return { verdict: 'VALID', activity: { lastAccessAt: Math.max(rec.lastAccessAt, now), hits: rec.hits + 1 } };
+}
+
+/** Decides a heartbeat (SPEC rule 4): like a validate, but counts no hit and ignores the hit maximum. */
+export function decideHeartbeat(rec: SessionRecord, now: number): TouchOutcome {
+  const s = standing(rec, now);
+  if (s.kind === 'ENDED') return { verdict: 'EXPIRED', endReason: s.reason };
+  if (s.kind === 'REAUTH_REQUIRED') return { verdict: 'REAUTH_REQUIRED' };
+  return { verdict: 'VALID', activity: { lastAccessAt: Math.max(rec.lastAccessAt, now), hits: rec.hits } };
+}
+
+/**
+ * Decides whether new activity must be written to the store now (SPEC rule 15): always under a hit
+ * maximum (exact counting), when the session leaves the single-request regime, or once the written
+ * last access is a full touch granularity old. Otherwise it stays in memory.
+ */
+export function mustPersist(stored: Activity, next: Activity, rec: SessionRecord): boolean {
+  if (rec.policy.hitMax > 0 && next.hits !== stored.hits) return true;
+  if (stored.hits <= 1 && next.hits > 1) return true;
+  return next.lastAccessAt - stored.lastAccessAt >= rec.policy.touchGranularityMs;
+}
+
+/**
+ * How long the store must keep a session's keys if nothing touches it again: the lease backstop.
+ * Returns 0 for sessions that never end by themselves (their keys carry no lease).
+ */
+export function backstopTtlMs(rec: SessionRecord, now: number): number {
+  let until = idleDeadline(rec).at;
+  if (rec.state === 'ACTIVE' && rec.absoluteDeadline > 0 && until > rec.absoluteDeadline) {
+    // The absolute deadline comes first; the session then waits a re-auth window for its user.
+    until = idleDeadline({ ...rec, state: 'REAUTH_REQUIRED' }).at;
+  }
+  if (!Number.isFinite(until)) return 0;
+  return Math.max(0, until - now);
+}

@@ -1,0 +1,153 @@
+/**
+ * SessionManagerError is the base of every error the service reports to callers. Each subclass is
+ * one condition with a stable `reason`; the transport maps reasons to gRPC codes in one table.
+ */
+export abstract class SessionManagerError extends Error {
+  abstract readonly reason: string;
+  readonly metadata: Record<string, string>;
+
+  constructor(message: string, metadata: Record<string, string> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.metadata = metadata;
+  }
+}
+
+/** A session id that is empty, too long or not in the ticket alphabet. */
+export class MalformedSessionIdError extends SessionManagerError {
+  readonly reason = 'MALFORMED_SESSION_ID';
+  constructor() {
+    super('session: malformed session id (expected 43 URL-safe base64 characters)', { field: 'session_id' });
+  }
+}
+
+/** A request field that is missing, too long or otherwise malformed. */
+export class InvalidFieldError extends SessionManagerError {
+  readonly reason = 'INVALID_FIELD';
+  constructor(field: string, problem: string) {
+    super(`session: invalid ${field}: ${problem}`, { field });
+  }
+}
+
+/** A client type outside the known set (or unspecified). */
+export class UnknownClientTypeError extends SessionManagerError {
+  readonly reason = 'UNKNOWN_CLIENT_TYPE';
+  constructor(value: string) {
+    super(`session: unknown client type ${JSON.stringify(value)}`, { field: 'client_type' });
+  }
+}
+
+/** A site that the configuration does not list. */
+export class SiteNotFoundError extends SessionManagerError {
+  readonly reason = 'SITE_NOT_FOUND';
+  constructor(site: string) {
+    super(`session: unknown site ${JSON.stringify(site)}`, { site });
+  }
+}
+
+/** No live session has this id (never existed, ended, or expired). */
+export class SessionNotFoundError extends SessionManagerError {
+  readonly reason = 'SESSION_NOT_FOUND';
+  constructor() {
+    super('session: not found');
+  }
+}
+
+/** The session has no attribute of this name. */
+export class AttributeNotFoundError extends SessionManagerError {
+  readonly reason = 'ATTRIBUTE_NOT_FOUND';
+  constructor(name: string) {
+    super(`session: attribute ${JSON.stringify(name)} not found`, { attribute: name });
+  }
+}
+
+/** An attribute value larger than `session.attributes.max-bytes`. */
+export class AttributeTooLargeError extends SessionManagerError {
+  readonly reason = 'ATTRIBUTE_TOO_LARGE';
+  constructor(name: string, size: number, max: number) {
+    super(`session: attribute ${JSON.stringify(name)} is ${size} bytes, the maximum is ${max}`, {
+      attribute: name,
+      max_bytes: String(max),
+    });
+  }
+}
+
+/** A write that would give the session more than `session.attributes.max-count` attributes. */
+export class TooManyAttributesError extends SessionManagerError {
+  readonly reason = 'TOO_MANY_ATTRIBUTES';
+  constructor(max: number) {
+    super(`session: at most ${max} attributes per session`, { max_count: String(max) });
+  }
+}
+
+/** A conditional attribute write whose etag no longer matches. */
+export class EtagMismatchError extends SessionManagerError {
+  readonly reason = 'ETAG_MISMATCH';
+  constructor(name: string) {
+    super(`session: attribute ${JSON.stringify(name)} changed since the given etag`, { attribute: name });
+  }
+}
+
+/** A create-only attribute write for a name that already exists. */
+export class AttributeExistsError extends SessionManagerError {
+  readonly reason = 'ATTRIBUTE_EXISTS';
+  constructor(name: string) {
+    super(`session: attribute ${JSON.stringify(name)} already exists`, { attribute: name });
+  }
+}
+
+/** A write that kept losing optimistic-concurrency races and gave up. */
+export class ConcurrentUpdateError extends SessionManagerError {
+  readonly reason = 'CONCURRENT_UPDATE';
+  constructor() {
+    super('session: the session changed concurrently; retry');
+  }
+}
+
+/** The store (etcd) cannot be reached or did not answer in time. */
+export class StoreUnavailableError extends SessionManagerError {
+  readonly reason = 'STORE_UNAVAILABLE';
+  constructor(detail: string) {
+    super(`store: unavailable: ${detail}`);
+  }
+}
+
+/** The store refused a write because its space quota is exhausted. */
+export class StoreQuotaExceededError extends SessionManagerError {
+  readonly reason = 'STORE_QUOTA_EXCEEDED';
+  constructor() {
+    super('store: etcd space quota exceeded; writes are refused until it is compacted and defragmented');
+  }
+}
+
+/** The local mirror has not heard from the store for longer than `cache.max-staleness`. */
+export class CacheStaleError extends SessionManagerError {
+  readonly reason = 'CACHE_STALE';
+  constructor(staleMs: number) {
+    super(`cache: no confirmed update from etcd for ${staleMs} ms; refusing to answer from stale data`);
+  }
+}
+
+/** The node has not finished its first sync or is shutting down. */
+export class NotServingError extends SessionManagerError {
+  readonly reason = 'NOT_SERVING';
+  constructor(state: string) {
+    super(`node: not serving (${state})`);
+  }
+}
+
+/** A stored record that cannot be decoded (unknown version or corrupt bytes). */
+export class UnreadableRecordError extends SessionManagerError {
+  readonly reason = 'RECORD_UNREADABLE';
+  constructor(detail: string) {
+    super(`store: unreadable record: ${detail}`);
+  }
+}
+
+/** The session store holds `session.max-sessions` live sessions already. */
+export class SessionLimitReachedError extends SessionManagerError {
+  readonly reason = 'SESSION_LIMIT_REACHED';
+  constructor(max: number) {
+    super(`session: the cluster holds its maximum of ${max} sessions`, { max_sessions: String(max) });
+  }
+}

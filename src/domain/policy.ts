@@ -1,0 +1,83 @@
+import type { ClientType } from './client-type.js';
+
+/** Idle value meaning "no idle timeout" (`never`). */
+export const IDLE_NEVER = 0;
+/** Idle value meaning "connection-bound": no idle timeout while an Attach stream is open (`-1`). */
+export const IDLE_CONNECTION_BOUND = -1;
+/** Touch granularity ceiling (SPEC rule 15): at most one store write per session per minute. */
+export const MAX_TOUCH_GRANULARITY_MS = 60_000;
+/**
+ * How long a REAUTH_REQUIRED session without a finite idle timeout (never / connection-bound) keeps
+ * its data after its last access before it ends; finite-idle types use their idle timeout.
+ */
+export const REAUTH_WINDOW_WITHOUT_IDLE_MS = 30 * 60_000;
+
+/** What to do when a per-user limit is reached (Keycloak's session limiter). */
+export type LimitAction = 'deny' | 'terminate-oldest';
+
+/**
+ * ClusterPolicy is the validated, typed form of cluster-config.properties. All durations are
+ * milliseconds. It is immutable; a reload produces a new one.
+ */
+export interface ClusterPolicy {
+  /** Idle timeout per client type: ms > 0, IDLE_NEVER or IDLE_CONNECTION_BOUND. */
+  readonly idleTimeoutMs: Readonly<Record<ClientType, number>>;
+  /** Timeout of sessions that served at most one request; 0 disables the rule. */
+  readonly singleRequestMs: number;
+  /** Absolute timeout; 0 = none. */
+  readonly absoluteMs: number;
+  readonly presenceGraceMs: number;
+  readonly connectionGraceMs: number;
+  readonly singlePerUser: ReadonlySet<ClientType>;
+  /** Per-user session limit per client type; 0 = unlimited. */
+  readonly limitPerUser: Readonly<Record<ClientType, number>>;
+  readonly limitAction: LimitAction;
+  /** Maximum validated requests per session; 0 = unlimited. */
+  readonly hitMax: number;
+  /** Maximum live sessions in the cluster; 0 = unlimited. */
+  readonly maxSessions: number;
+  readonly scavengeIntervalMs: number;
+  /** Configured touch granularity; null = automatic (min(60 s, idle / 10)). */
+  readonly touchGranularityMs: number | null;
+  /** Allowed sites; null = any site. */
+  readonly sites: ReadonlySet<string> | null;
+  readonly attributeMaxBytes: number;
+  readonly attributeMaxCount: number;
+  readonly cacheMaxStalenessMs: number;
+  readonly eventsRetentionMs: number;
+}
+
+/**
+ * SessionPolicy is the part of the cluster policy a session copies at creation; later config
+ * changes do not alter it (SPEC rule 16).
+ */
+export interface SessionPolicy {
+  /** ms > 0, IDLE_NEVER or IDLE_CONNECTION_BOUND. */
+  readonly idleMs: number;
+  /** 0 = rule disabled. */
+  readonly singleRequestMs: number;
+  /** 0 = none. */
+  readonly absoluteMs: number;
+  /** 0 = unlimited. */
+  readonly hitMax: number;
+  readonly touchGranularityMs: number;
+}
+
+/** Computes the touch granularity for an idle timeout: the configured value or min(60 s, idle/10). */
+export function touchGranularityFor(idleMs: number, configuredMs: number | null): number {
+  if (configuredMs !== null) return configuredMs;
+  if (idleMs <= 0) return MAX_TOUCH_GRANULARITY_MS;
+  return Math.max(1, Math.min(MAX_TOUCH_GRANULARITY_MS, Math.floor(idleMs / 10)));
+}
+
+/** Derives the policy a new session of the given type is created under. */
+export function sessionPolicyFor(cluster: ClusterPolicy, type: ClientType): SessionPolicy {
+  const idleMs = cluster.idleTimeoutMs[type];
+  return {
+    idleMs,
+    singleRequestMs: cluster.singleRequestMs,
+    absoluteMs: cluster.absoluteMs,
+    hitMax: cluster.hitMax,
+    touchGranularityMs: touchGranularityFor(idleMs, cluster.touchGranularityMs),
+  };
+}

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { noop } from 'cockatiel';
+import {
+  Etcd3,
+  type IDeleteRangeRequest,
+  type ILeaseGrantResponse,
+  type IOptions,
+  type IRangeRequest,
+  type IRangeResponse,
+  type ITxnRequest,
+  type ITxnResponse,
+  type IWatchRequest,
+  type IWatchResponse,
+  type IDuplexStream,
+  type ICompactionRequest,
+} from 'etcd3';
+import { translateEtcdError } from './errors.js';
+
+/** Options of the etcd connection. */
+export interface EtcdClientOptions {
+  /** Client URLs, e.g. `http://127.0.0.1:2379`. Required, at least one. */
+  endpoints: string[];
+  /** Deadline of each unary request. Default 3000 ms. */
+  requestTimeoutMs?: number;
+  /** PEM files for TLS (CA, and client cert + key for mTLS). */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** etcd user credentials. */
+  auth?: { username: string; password: string };
+}
+
+/** A hook that observes every etcd request (telemetry); `op` is the RPC name, `prefix` the key class. */
+export type EtcdObserver = (op: string, prefix: string, durationMs: number, error: Error | undefined) => void;
+
+/**
+ * EtcdGateway is the one door to etcd: raw KV, lease and watch RPCs with deadlines, no hidden
+ * retries or circuit breakers (callers decide what to retry), and errors translated to the service's.
+ */
+export class EtcdGateway {
+  readonly client: Etcd3;
+  private readonly timeoutMs: number;
+  private observer: EtcdObserver | undefined;
+
+  constructor(options: EtcdClientOptions) {
+    if (!options.endpoints.length || options.endpoints.some((e) => !/^https?:\/\/[^/]+$/.test(e))) {
+      throw new Error(`etcd: endpoints must be http(s)://host:port URLs, got ${JSON.stringify(options.endpoints)}`);
+    }
+    this.timeoutMs = options.requestTimeoutMs ?? 3000;
+    if (!(this.timeoutMs > 0)) throw new Error('etcd: requestTimeoutMs must be greater than 0');
+    const etcdOptions: IOptions = {
+      hosts: options.endpoints,
+      // The service handles faults itself: a circuit breaker would keep failing for seconds after etcd
+      // came back, and blind retries would repeat non-idempotent writes.
+      faultHandling: { host: () => noop, global: noop },
+      grpcOptions: {
+        'grpc.keepalive_time_ms': 5000,
+        'grpc.keepalive_timeout_ms': 3000,
+        'grpc.keepalive_permit_without_calls': 1,
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      },
+    };
+    if (options.tls) {
+      etcdOptions.credentials = {
+        rootCertificate: options.tls.caFile ? readFileSync(options.tls.caFile) : Buffer.alloc(0),
+        ...(options.tls.certFile ? { certChain: readFileSync(options.tls.certFile) } : {}),
+        ...(options.tls.keyFile ? { privateKey: readFileSync(options.tls.keyFile) } : {}),
+      };
+    }
+    if (options.auth) etcdOptions.auth = { username: options.auth.username, password: options.auth.password };
+    this.client = new Etcd3(etcdOptions);
+  }
+
+  /** Sets the telemetry observer called after every request. */
+  observe(observer: EtcdObserver): void {
+    this.observer = observer;
+  }
+
+  private deadline(): { deadline: Date } {
+    return { deadline: new Date(Date.now() + this.timeoutMs) };
+  }
+
+  private async call<T>(op: string, prefix: string, fn: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      const r = await fn();
+      this.observer?.(op, prefix, performance.now() - start, undefined);
+      return r;
+    } catch (err) {
+      const e = translateEtcdError(err);
+      this.observer?.(op, prefix, performance.now() - start, e);
+      throw e;
+    }
+  }
+
+  range(req: IRangeRequest, prefix: string): Promise<IRangeResponse> {
+    return this.call('range', prefix, () => this.client.kv.range(req, this.deadline()));
+  }
+
+  txn(req: ITxnRequest, prefix: string): Promise<ITxnResponse> {
+    return this.call('txn', prefix, () => this.client.kv.txn(req, this.deadline()));
+  }
+
+  deleteRange(req: IDeleteRangeRequest, prefix: string): Promise<unknown> {
+    return this.call('delete', prefix, () => this.client.kv.deleteRange(req, this.deadline()));
+  }
+
+  compact(req: ICompactionRequest): Promise<unknown> {
+    return this.call('compact', '', () => this.client.kv.compact(req, this.deadline()));
+  }
+
+  leaseGrant(ttlSeconds: number): Promise<ILeaseGrantResponse> {
+    return this.call('lease_grant', '', () => this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, this.deadline()));
+  }
+
+  /** Opens a raw watch stream; the caller owns its requests, resume point and errors. */
+  openWatch(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>> {
+    return this.call('watch_open', '', () => this.client.watchClient.watch());
+  }
+
+  /** Closes every connection. */
+  close(): void {
+    this.client.close();
+  }
+}

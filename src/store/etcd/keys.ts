@@ -1,0 +1,62 @@
+/**
+ * Keys lays out the keyspace under one prefix. Sessions are keyed by the hash of their id, never the
+ * id itself; site and user names are URI-encoded so a `/` in them cannot forge another key.
+ *
+ *   <prefix>s/<hash>                 session record
+ *   <prefix>a/<hash>/<name>          one attribute
+ *   <prefix>u/<site>/<user>/<hash>   user index (one session per user, per-user limits)
+ */
+export class Keys {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    if (!prefix.startsWith('/') || !prefix.endsWith('/')) {
+      throw new Error(`keys: prefix must start and end with '/', got ${JSON.stringify(prefix)}`);
+    }
+    this.prefix = prefix;
+  }
+
+  /** Prefix of all session records. */
+  sessions(): string {
+    return `${this.prefix}s/`;
+  }
+
+  session(hash: string): string {
+    return `${this.prefix}s/${hash}`;
+  }
+
+  /** Extracts the hash from a session record key, or null for other keys. */
+  hashOfSessionKey(key: string): string | null {
+    const p = this.sessions();
+    return key.startsWith(p) ? key.slice(p.length) : null;
+  }
+
+  attributes(hash: string): string {
+    return `${this.prefix}a/${hash}/`;
+  }
+
+  attribute(hash: string, name: string): string {
+    return `${this.prefix}a/${hash}/${encodeURIComponent(name)}`;
+  }
+
+  userSessions(site: string, user: string): string {
+    return `${this.prefix}u/${encodeURIComponent(site)}/${encodeURIComponent(user)}/`;
+  }
+
+  userIndex(site: string, user: string, hash: string): string {
+    return `${this.userSessions(site, user)}${hash}`;
+  }
+}
+
+/** Returns the range end that covers every key starting with `prefix` (etcd's prefix convention). */
+export function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1));
+      end[i]! += 1;
+      return end;
+    }
+  }
+  return Buffer.from([0]);
+}
