@@ -75,7 +75,7 @@ export class SessionNode {
     const policy = options.config.current().policy;
     this.etcd = new EtcdGateway(options.etcd);
     this.keys = new Keys(options.prefix ?? '/session-manager/');
-    this.feed = new WatchFeed(this.etcd, this.keys, this.cache, this.clock, { maxStalenessMs: policy.cacheMaxStalenessMs });
+    this.feed = new WatchFeed(this.etcd, this.keys, this.cache, { maxStalenessMs: policy.cacheMaxStalenessMs });
     const store = new EtcdSessionStore(this.etcd, this.keys, new LeaseBuckets(this.etcd, this.clock));
     this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: 2 * policy.scavengeIntervalMs });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
@@ -92,6 +92,7 @@ export class SessionNode {
       this.log.debug({ state: s }, 'watch state');
       this.refreshHealth();
     });
+    this.feed.on('retry', (err: Error) => this.log.warn({ err: err.message }, 'etcd not reachable yet; retrying the initial sync'));
     this.feed.on('unreadable', (_hash: string, err: Error) => this.log.error({ err: err.message }, 'unreadable session record skipped'));
   }
 

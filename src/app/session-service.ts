@@ -13,6 +13,7 @@ import { newSessionRecord, type EndReason, type LiveState, type SessionRecord } 
 import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
 import { generateEtag, generateSessionId, hashSessionId } from './ids.js';
+import { KeyedMutex } from './keyed-mutex.js';
 import { SingleFlight } from './single-flight.js';
 import type { TouchWriter } from './touch-writer.js';
 import { requireAttribute, requireAttributes, requireClientType, requireName, requireSessionId, requireSite } from './validation.js';
@@ -55,6 +56,8 @@ export interface ServiceStats {
 export interface SessionServiceOptions {
   /** Attempts of a compare-and-swap loop before giving up with CONCURRENT_UPDATE. Default 8. */
   maxCasAttempts?: number;
+  /** Attempts of an exact hit-count write, which races every node serving the session. Default 64. */
+  maxExactAttempts?: number;
 }
 
 /** Called when a session ends, with its reason (telemetry and, later, the event stream). */
@@ -68,7 +71,9 @@ export type EndListener = (rec: SessionRecord, reason: EndReason) => void;
 export class SessionService {
   private readonly loads = new SingleFlight<StoredSession | null>();
   private readonly endings = new SingleFlight<boolean>();
+  private readonly exact = new KeyedMutex();
   private readonly maxCas: number;
+  private readonly maxExact: number;
   private readonly endListeners: EndListener[] = [];
   readonly stats: ServiceStats = {
     cacheHits: 0,
@@ -91,6 +96,8 @@ export class SessionService {
   ) {
     this.maxCas = options.maxCasAttempts ?? 8;
     if (!(this.maxCas >= 1)) throw new Error('session-service: maxCasAttempts must be at least 1');
+    this.maxExact = options.maxExactAttempts ?? 64;
+    if (!(this.maxExact >= 1)) throw new Error('session-service: maxExactAttempts must be at least 1');
   }
 
   /** Registers a listener told of every session this node ends. */
@@ -170,7 +177,7 @@ export class SessionService {
     const hash = hashSessionId(id);
     let s = await this.lookup(hash);
     if (!s) return { verdict: this.count('NOT_FOUND') };
-    if (s.rec.policy.hitMax > 0) return this.validateExact(s);
+    if (s.rec.policy.hitMax > 0) return this.exact.run(hash, () => this.validateExact(hash));
     const now = this.deps.clock.now();
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
     const out = decideValidate(rec, now);
@@ -182,9 +189,11 @@ export class SessionService {
   }
 
   /** Validate under a hit maximum: every hit is written with a compare-and-swap, so the count is exact cluster-wide. */
-  private async validateExact(first: StoredSession): Promise<{ verdict: Verdict; view?: SessionView }> {
-    let s: StoredSession | null = first;
-    for (let i = 0; i < this.maxCas && s; i++) {
+  private async validateExact(hash: string): Promise<{ verdict: Verdict; view?: SessionView }> {
+    // Re-read under the lock: the previous holder may just have moved the record on.
+    let s: StoredSession | null = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
+    for (let i = 0; i < this.maxExact && s; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 2 * i))); // jitter breaks lockstep
       const now = this.deps.clock.now();
       const out = decideValidate(s.rec, now);
       if (out.endReason) {

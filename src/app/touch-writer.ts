@@ -63,15 +63,9 @@ export class TouchWriter {
     return ttl === 0 ? 0 : ttl + this.options.leaseMarginMs;
   }
 
-  /** The activity seen here and not yet reflected in `stored`; drops it once the store caught up. */
+  /** The newest activity this node has seen for a session (written or not). */
   activity(stored: StoredSession): Activity | undefined {
-    const p = this.pending.get(stored.hash);
-    if (!p) return undefined;
-    if (!p.inflight && p.activity.lastAccessAt <= stored.rec.lastAccessAt && p.activity.hits <= stored.rec.hits) {
-      this.pending.delete(stored.hash);
-      return undefined;
-    }
-    return p.activity;
+    return this.pending.get(stored.hash)?.activity;
   }
 
   /** Records new activity for a session and starts a write if the store is due for one. */
@@ -100,28 +94,32 @@ export class TouchWriter {
     return this.pending.size;
   }
 
-  private kick(hash: string): void {
+  private kick(hash: string, force = false): void {
     const p = this.pending.get(hash);
     if (!p) return;
     if (p.inflight) {
       p.again = true;
       return;
     }
-    const w = this.write(hash, p).finally(() => this.inflight.delete(w));
+    const w = this.write(hash, p, force).finally(() => this.inflight.delete(w));
     this.inflight.add(w);
   }
 
-  private async write(hash: string, p: Pending): Promise<void> {
+  private async write(hash: string, p: Pending, force: boolean): Promise<void> {
     p.inflight = true;
     try {
       let s: StoredSession | null = this.cache.get(hash) ?? (await this.store.get(hash)).session;
       for (let i = 0; i < this.maxAttempts && s; i++) {
         const next = withActivity(s.rec, p.activity);
         if (next === s.rec) break; // the store already has this activity
+        // Judge again against the freshest record: another write may have made this one unnecessary.
+        if (!force && !mustPersist(s.rec, p.activity, s.rec)) break;
         const r = await this.store.update(s, next, this.ttlFor(next));
         if (r.ok) {
           this.cache.upsert(r.session);
           this.stats.written++;
+          // Nothing newer arrived while writing: the store has it all, forget the entry.
+          if (!p.again && p.activity.lastAccessAt <= next.lastAccessAt && p.activity.hits <= next.hits) this.pending.delete(hash);
           break;
         }
         s = r.current;
@@ -144,7 +142,7 @@ export class TouchWriter {
   async flush(): Promise<number> {
     await Promise.allSettled([...this.inflight]);
     const before = this.stats.failed;
-    for (const hash of [...this.pending.keys()]) this.kick(hash);
+    for (const hash of [...this.pending.keys()]) this.kick(hash, true);
     await Promise.allSettled([...this.inflight]);
     return this.stats.failed - before;
   }

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3';
-import type { Clock } from '../domain/clock.js';
 import { CacheStaleError, NotServingError } from '../domain/errors.js';
 import type { StoredSession } from '../domain/ports.js';
 import type { EtcdGateway } from '../store/etcd/client.js';
@@ -37,7 +36,7 @@ export interface FeedStats {
  * watch from R+1, apply events by mod revision, and own the resume point — after any stream error it
  * re-watches from the last applied revision + 1, and relists when etcd says that revision was
  * compacted. It confirms freshness with progress requests; reads fail closed once nothing has been
- * confirmed for `maxStalenessMs`.
+ * confirmed for `maxStalenessMs` of monotonic time (wall-clock jumps do not count).
  *
  * Events: 'state' (FeedState), 'lost' (Error: the watch broke while live), 'synced' (revision).
  */
@@ -57,7 +56,6 @@ export class WatchFeed extends EventEmitter {
     private readonly etcd: EtcdGateway,
     private readonly keys: Keys,
     private readonly cache: SessionCache,
-    private readonly clock: Clock,
     options: WatchFeedOptions,
   ) {
     super();
@@ -95,10 +93,31 @@ export class WatchFeed extends EventEmitter {
   async start(): Promise<void> {
     if (this.stateValue !== 'idle') throw new Error(`watch-feed: start in state ${this.stateValue}`);
     this.setState('syncing');
-    await this.relist();
-    await this.openWatch();
+    // etcd may not be reachable yet (pods start in any order): keep trying until it is, or until stop().
+    let delay = this.opts.backoffMinMs;
+    for (;;) {
+      try {
+        await this.relist();
+        break;
+      } catch (err) {
+        if (this.isStopped()) throw new NotServingError('stopped while syncing');
+        this.emit('retry', err);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(this.opts.backoffMaxMs, delay * 2);
+      }
+      if (this.isStopped()) throw new NotServingError('stopped while syncing');
+    }
+    try {
+      await this.openWatch();
+    } catch (err) {
+      this.onBroken(err as Error);
+    }
     this.progressTimer = setInterval(() => this.requestProgress(), this.opts.progressIntervalMs);
     this.progressTimer.unref();
+  }
+
+  private isStopped(): boolean {
+    return this.stateValue === 'stopped';
   }
 
   /** Stops watching for good. */
@@ -113,14 +132,13 @@ export class WatchFeed extends EventEmitter {
 
   /** Milliseconds since etcd last confirmed the mirror was complete. */
   stalenessMs(): number {
-    return this.clock.now() - this.confirmedAt;
+    return performance.now() - this.confirmedAt;
   }
 
   /** Throws unless the mirror may be trusted now: synced once, and confirmed within maxStalenessMs. */
   assertFresh(): void {
-    if (this.stateValue === 'idle' || this.stateValue === 'syncing' || this.stateValue === 'stopped') {
-      if (this.confirmedAt === Number.NEGATIVE_INFINITY || this.stateValue === 'stopped') throw new NotServingError(`cache ${this.stateValue}`);
-    }
+    if (this.stateValue === 'stopped') throw new NotServingError('cache stopped');
+    if (this.confirmedAt === Number.NEGATIVE_INFINITY) throw new NotServingError(`cache ${this.stateValue}`);
     const stale = this.stalenessMs();
     if (stale > this.opts.maxStalenessMs) throw new CacheStaleError(Math.round(stale));
   }
@@ -163,7 +181,7 @@ export class WatchFeed extends EventEmitter {
     this.lastApplied = revision;
     this.stats.lastAppliedRevision = revision;
     this.stats.relists++;
-    this.confirmedAt = this.clock.now();
+    this.confirmedAt = performance.now();
     this.emit('synced', revision);
   }
 
@@ -234,7 +252,7 @@ export class WatchFeed extends EventEmitter {
       if (rev > this.lastApplied) this.lastApplied = rev;
     }
     this.stats.lastAppliedRevision = this.lastApplied;
-    if (this.stateValue === 'live') this.confirmedAt = this.clock.now();
+    if (this.stateValue === 'live') this.confirmedAt = performance.now();
   }
 
   private requestProgress(): void {

@@ -31,8 +31,14 @@ export function idleDeadline(rec: SessionRecord): { at: number; reason: EndReaso
   const p = rec.policy;
   const slack = p.touchGranularityMs;
   if (rec.state === 'REAUTH_REQUIRED') {
-    const window = p.idleMs > 0 ? p.idleMs : REAUTH_WINDOW_WITHOUT_IDLE_MS;
-    return { at: rec.lastAccessAt + window + slack, reason: 'EXPIRED_ABSOLUTE' };
+    // Finite idle: the data goes when the idle timeout passes. Without one (never, connection-bound)
+    // a fixed window runs from the absolute deadline instead, so an attached client is not cut off
+    // the moment re-authentication becomes due.
+    const at =
+      p.idleMs > 0
+        ? rec.lastAccessAt + p.idleMs
+        : Math.max(rec.lastAccessAt, rec.absoluteDeadline) + REAUTH_WINDOW_WITHOUT_IDLE_MS;
+    return { at: at + slack, reason: 'EXPIRED_ABSOLUTE' };
   }
   if (p.idleMs === IDLE_NEVER || p.idleMs === IDLE_CONNECTION_BOUND) {
     return { at: Number.POSITIVE_INFINITY, reason: 'EXPIRED_IDLE' };

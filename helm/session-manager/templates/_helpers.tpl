@@ -272,7 +272,7 @@ The cluster-config.properties text.
 {{- $keys := dict -}}
 {{- $groups := dict "session.timeout" "Idle timeout per client type (-1 = connection-bound, never = none), single-request\n# and absolute (0 = none) timeouts." "session.presence" "Presence and connection grace." "session.single-per-user" "Client types limited to one session per user per site." "session.limit" "Per-user session limits (0 = unlimited); a login over the limit: deny | terminate-oldest." "session.hit-max" "Cluster-wide caps (0 = unlimited) and the scavenger." "session.sites" "Allowed sites (* = any) and attribute size caps." "cache.max-staleness" "Fail closed (UNAVAILABLE) when the etcd watch has been down this long." "events.retention" "How long lifecycle events stay resumable." -}}
 # cluster-config.properties, rendered by the session-manager Helm chart from config.* values.
-# Times are minutes unless suffixed s, m, h or d. Edit the values (or this ConfigMap): running
+# Times are minutes unless suffixed ms, s, m, h or d. Edit the values (or this ConfigMap): running
 # nodes reload the file; changed timeouts apply to new sessions.
 {{- range $row := $rows }}
 {{- $key := index $row 0 }}

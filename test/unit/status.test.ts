@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { status } from '@grpc/grpc-js';
+import * as errors from '../../src/domain/errors.js';
+import { errorInfoOf, REASON_TO_STATUS, toServiceError } from '../../src/transport/grpc/status.js';
+
+describe('error model: one table from reasons to gRPC codes', () => {
+  const instances: errors.SessionManagerError[] = [
+    new errors.MalformedSessionIdError(),
+    new errors.InvalidFieldError('user', 'empty'),
+    new errors.UnknownClientTypeError('tv'),
+    new errors.SiteNotFoundError('x'),
+    new errors.SessionNotFoundError(),
+    new errors.AttributeNotFoundError('a'),
+    new errors.AttributeTooLargeError('a', 2, 1),
+    new errors.TooManyAttributesError(1),
+    new errors.EtagMismatchError('a'),
+    new errors.AttributeExistsError('a'),
+    new errors.ConcurrentUpdateError(),
+    new errors.StoreUnavailableError('down'),
+    new errors.StoreQuotaExceededError(),
+    new errors.CacheStaleError(6000),
+    new errors.NotServingError('starting'),
+    new errors.UnreadableRecordError('x'),
+    new errors.SessionLimitReachedError(1),
+  ];
+  it('covers every error class', () => {
+    const exported = Object.values(errors).filter(
+      (v) => typeof v === 'function' && v.prototype instanceof errors.SessionManagerError,
+    );
+    assert.equal(instances.length, exported.length);
+    for (const e of instances) assert.ok(e.reason in REASON_TO_STATUS, e.reason);
+  });
+  it('maps conditions to the SPEC codes', () => {
+    const code = (e: errors.SessionManagerError) => toServiceError(e).code;
+    assert.equal(code(new errors.MalformedSessionIdError()), status.INVALID_ARGUMENT);
+    assert.equal(code(new errors.SessionNotFoundError()), status.NOT_FOUND);
+    assert.equal(code(new errors.EtagMismatchError('a')), status.ABORTED);
+    assert.equal(code(new errors.AttributeTooLargeError('a', 2, 1)), status.RESOURCE_EXHAUSTED);
+    assert.equal(code(new errors.CacheStaleError(1)), status.UNAVAILABLE);
+  });
+  it('carries google.rpc.Status with ErrorInfo reason and domain', () => {
+    const e = toServiceError(new errors.SiteNotFoundError('acme'));
+    const info = errorInfoOf(e);
+    assert.equal(info?.reason, 'SITE_NOT_FOUND');
+    assert.equal(info?.domain, 'sessionmanager.v1');
+    assert.equal(info?.metadata['site'], 'acme');
+  });
+  it('hides unexpected errors as INTERNAL without their message', () => {
+    const e = toServiceError(new TypeError('secret detail'));
+    assert.equal(e.code, status.INTERNAL);
+    assert.ok(!e.message.includes('secret'));
+  });
+});
