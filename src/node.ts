@@ -4,6 +4,7 @@ import { WatchFeed } from './cache/watch-feed.js';
 import type { ConfigSource } from './config/loader.js';
 import type { Clock } from './domain/clock.js';
 import { NotServingError } from './domain/errors.js';
+import { NodeEvents } from './app/node-events.js';
 import { SessionService } from './app/session-service.js';
 import { TouchWriter } from './app/touch-writer.js';
 import { HealthService as HealthServiceDefinition } from './gen/grpc/health/v1/health.js';
@@ -40,8 +41,6 @@ export interface SessionNodeOptions {
   shutdownGraceMs?: number;
   /** How often health is re-evaluated against cache freshness. Default 250 ms. */
   healthIntervalMs?: number;
-  /** Observer of finished calls (telemetry). */
-  onCall?: CallObserver;
 }
 
 /** The gRPC service names the health service reports on. */
@@ -60,6 +59,8 @@ export class SessionNode {
   readonly touches: TouchWriter;
   readonly service: SessionService;
   readonly health = new HealthService(HEALTH_SERVICES);
+  /** Telemetry events of this node (see NodeEventMap); subscribe before start(). */
+  readonly events = new NodeEvents();
   private readonly server: GrpcServer;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -77,17 +78,21 @@ export class SessionNode {
     this.keys = new Keys(options.prefix ?? '/session-manager/');
     this.feed = new WatchFeed(this.etcd, this.keys, this.cache, { maxStalenessMs: policy.cacheMaxStalenessMs });
     const store = new EtcdSessionStore(this.etcd, this.keys, new LeaseBuckets(this.etcd, this.clock));
-    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: 2 * policy.scavengeIntervalMs });
+    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: 2 * policy.scavengeIntervalMs, events: this.events });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
-    this.service = new SessionService({ store, cache: this.cache, feed: this.feed, config: options.config, clock: this.clock, touches: this.touches });
+    this.service = new SessionService({ store, cache: this.cache, feed: this.feed, config: options.config, clock: this.clock, touches: this.touches, events: this.events });
     this.server = new GrpcServer({ listen: options.listen });
     const gate = () => {
       if (this.stateValue !== 'serving' && this.stateValue !== 'draining') throw new NotServingError(this.stateValue);
     };
-    const onCall = options.onCall ?? (() => {});
+    const onCall: CallObserver = (m, code, ms, reason) => this.events.emit('call', m, code, ms, reason);
+    this.etcd.observe((op, k, ms, err) => this.events.emit('etcd', op, k, ms, err));
     this.server.addService(SessionServiceService, sessionHandlers(this.service, gate, onCall));
     this.server.addService(HealthServiceDefinition, this.health.implementation);
-    this.feed.on('lost', (err: Error) => this.log.warn({ err: err.message }, 'watch lost; resuming from last applied revision'));
+    this.feed.on('lost', (err: Error) => {
+      this.log.warn({ err: err.message }, 'watch lost; resuming from last applied revision');
+      this.events.emit('watch-lost', err);
+    });
     this.feed.on('state', (s: string) => {
       this.log.debug({ state: s }, 'watch state');
       this.refreshHealth();

@@ -14,6 +14,7 @@ import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
 import { generateEtag, generateSessionId, hashSessionId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { NodeEvents } from './node-events.js';
 import { SingleFlight } from './single-flight.js';
 import type { TouchWriter } from './touch-writer.js';
 import { requireAttribute, requireAttributes, requireClientType, requireName, requireSessionId, requireSite } from './validation.js';
@@ -91,6 +92,7 @@ export class SessionService {
       config: ConfigSource;
       clock: Clock;
       touches: TouchWriter;
+      events?: NodeEvents;
     },
     options: SessionServiceOptions = {},
   ) {
@@ -162,12 +164,14 @@ export class SessionService {
     const stored = await this.deps.store.create(hash, rec, input.attributes, etags, this.deps.touches.ttlFor(rec));
     this.deps.cache.upsert(stored);
     this.stats.created++;
+    this.deps.events?.emit('session-created', rec.site, rec.clientType);
     const st = standing(rec, now);
     return { id, view: { hash, rec, state: 'ACTIVE', idleDeadline: st.kind === 'ENDED' ? now : st.idleDeadline } };
   }
 
   private count(verdict: Verdict): Verdict {
     this.stats.verdicts[verdict]++;
+    this.deps.events?.emit('verdict', verdict);
     return verdict;
   }
 
@@ -246,6 +250,7 @@ export class SessionService {
       this.deps.touches.forget(s.hash);
       if (ended) {
         this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
+        this.deps.events?.emit('session-ended', s.rec.site, s.rec.clientType, reason);
         for (const l of this.endListeners) l(s.rec, reason);
       }
       return ended;

@@ -3,6 +3,7 @@ import { backstopTtlMs, mustPersist, withActivity } from '../domain/decisions.js
 import type { SessionStore, StoredSession } from '../domain/ports.js';
 import type { Activity, SessionRecord } from '../domain/session.js';
 import type { SessionCache } from '../cache/session-cache.js';
+import type { NodeEvents } from './node-events.js';
 
 /** Options of TouchWriter. */
 export interface TouchWriterOptions {
@@ -10,6 +11,8 @@ export interface TouchWriterOptions {
   leaseMarginMs: number;
   /** Attempts per write when other nodes keep changing the record. Default 3. */
   maxAttempts?: number;
+  /** Telemetry sink. */
+  events?: NodeEvents;
 }
 
 /** Counters for telemetry and tests. */
@@ -81,7 +84,10 @@ export class TouchWriter {
       };
     }
     if (mustPersist(stored.rec, p.activity, stored.rec)) this.kick(stored.hash);
-    else this.stats.coalesced++;
+    else {
+      this.stats.coalesced++;
+      this.options.events?.emit('touch', false);
+    }
   }
 
   /** Forgets a session's pending activity (it ended). */
@@ -118,6 +124,7 @@ export class TouchWriter {
         if (r.ok) {
           this.cache.upsert(r.session);
           this.stats.written++;
+          this.options.events?.emit('touch', true);
           // Nothing newer arrived while writing: the store has it all, forget the entry.
           if (!p.again && p.activity.lastAccessAt <= next.lastAccessAt && p.activity.hits <= next.hits) this.pending.delete(hash);
           break;

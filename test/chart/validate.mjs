@@ -5,8 +5,11 @@
 // DIR holds `helm template demo <chart> -n demo-ns [-f ci/<case>.yaml]` output as <case>.yaml
 // (run.sh writes it); without it the renders are made here. Prior counts (helm lint/template
 // steps of run.sh) are added to the final "N passed, M failed" line. Exit 1 on any failure.
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { checkK8s, chartDir, repoRoot } from "./k8s-render.mjs";
 import {
   Checks,
@@ -413,6 +416,7 @@ async function checkCase(c) {
     }
     const cm = one(objs, "ConfigMap", `${FULLNAME}-config`);
     assertEqual(Object.keys(cm.data), ["cluster-config.properties"], "ConfigMap keys");
+    renderedConfigs.push({ name: c.name, text: cm.data["cluster-config.properties"] });
     const props = parseProperties(cm.data["cluster-config.properties"]);
     const expected = expectedProperties(values);
     assertEqual(Object.fromEntries(props), expected, "cluster-config.properties");
@@ -656,6 +660,82 @@ function checkExternalEtcd(tag, objs, values, server, podSpec) {
   });
 }
 
+// ---------------------------------------------------------------- the service's own config parser
+
+const renderedConfigs = [];
+
+/**
+ * Loads parseClusterConfig from src/config/schema.ts: each relative import is transpiled with the
+ * repository's TypeScript (no type check) into a temp dir, so the chart is checked against the
+ * parser the nodes run, without a build.
+ */
+async function loadServiceConfigParser() {
+  const require = createRequire(import.meta.url);
+  const ts = require(join(repoRoot, "node_modules/typescript"));
+  const out = mkdtempSync(join(tmpdir(), "sm-config-"));
+  const pending = [join(repoRoot, "src/config/schema.ts")];
+  const done = new Set();
+  while (pending.length) {
+    const file = pending.pop();
+    if (done.has(file)) continue;
+    done.add(file);
+    const source = readFileSync(file, "utf8");
+    const js = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false },
+    }).outputText;
+    const target = join(out, relative(repoRoot, file)).replace(/\.ts$/, ".js");
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, js);
+    for (const [, spec] of source.matchAll(/from\s+['"](\.{1,2}\/[^'"]+)\.js['"]/g)) {
+      pending.push(resolve(dirname(file), `${spec}.ts`));
+    }
+  }
+  writeFileSync(join(out, "package.json"), '{"type":"module"}');
+  try {
+    const mod = await import(pathToFileURL(join(out, "src/config/schema.js")).href);
+    assert(typeof mod.parseClusterConfig === "function", "src/config/schema.ts does not export parseClusterConfig");
+    return mod.parseClusterConfig;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+async function checkAgainstServiceParser() {
+  let parse;
+  let loadError;
+  try {
+    parse = await loadServiceConfigParser();
+  } catch (e) {
+    loadError = e;
+  }
+  checks.run("service config parser (src/config/schema.ts) loads", () => {
+    if (loadError) throw loadError;
+  });
+  if (!parse) return;
+  for (const { name, text } of renderedConfigs) {
+    checks.run(`[${name}] rendered cluster-config.properties is accepted by the service parser`, () => {
+      const r = parse(text);
+      assert(r.ok, `rejected: ${(r.errors ?? []).join("; ")}`);
+    });
+  }
+  checks.run("chart defaults give the same policy as the service's src/config/cluster-config.properties", () => {
+    const chartText = renderedConfigs.find((r) => r.name === "default")?.text;
+    assert(chartText, "default render has no ConfigMap");
+    const fromChart = parse(chartText);
+    const fromService = parse(readFileSync(join(repoRoot, "src/config/cluster-config.properties"), "utf8"));
+    assert(fromService.ok, `service default file rejected: ${fromService.errors}`);
+    assertEqual(toPlain(fromChart.policy), toPlain(fromService.policy), "policy");
+  });
+}
+
+/** Policies hold Sets; compare them as sorted arrays. */
+function toPlain(v) {
+  if (v instanceof Set) return [...v].sort();
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toPlain(x)]));
+  return v;
+}
+
 // ---------------------------------------------------------------- renders that must fail
 
 function checkRejected() {
@@ -828,10 +908,22 @@ function checkImage() {
 
 // ---------------------------------------------------------------- main
 
-for (const c of cases) await checkCase(c);
-checkRejected();
-checkChartFiles();
-checkImage();
+// A crash inside a group (a values file that does not parse, say) fails that group, not the run.
+async function guarded(name, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    checks.run(`${name} completed`, () => {
+      throw e;
+    });
+  }
+}
+
+for (const c of cases) await guarded(`[${c.name}] checks`, () => checkCase(c));
+await guarded("service config parser checks", checkAgainstServiceParser);
+await guarded("rejected renders", checkRejected);
+await guarded("chart file checks", checkChartFiles);
+await guarded("image checks", checkImage);
 checks.run("k8s/ equals a fresh render of the chart (default values, release/namespace session-manager)", () => {
   const problems = checkK8s();
   assert(problems.length === 0, `${problems.join("\n")}\nrun: bash test/chart/render-k8s.sh`);

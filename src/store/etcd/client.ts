@@ -31,6 +31,9 @@ export interface EtcdClientOptions {
 /** A hook that observes every etcd request (telemetry); `op` is the RPC name, `prefix` the key class. */
 export type EtcdObserver = (op: string, prefix: string, durationMs: number, error: Error | undefined) => void;
 
+/** A hook that wraps every etcd request, e.g. in a tracing span; it must call `run` exactly once. */
+export type EtcdInstrumentation = <T>(op: string, keyClass: string, run: () => Promise<T>) => Promise<T>;
+
 /**
  * EtcdGateway is the one door to etcd: raw KV, lease and watch RPCs with deadlines, no hidden
  * retries or circuit breakers (callers decide what to retry), and errors translated to the service's.
@@ -39,6 +42,7 @@ export class EtcdGateway {
   readonly client: Etcd3;
   private readonly timeoutMs: number;
   private observer: EtcdObserver | undefined;
+  private instrumentation: EtcdInstrumentation = (_op, _k, run) => run();
 
   constructor(options: EtcdClientOptions) {
     if (!options.endpoints.length || options.endpoints.some((e) => !/^https?:\/\/[^/]+$/.test(e))) {
@@ -74,6 +78,11 @@ export class EtcdGateway {
     this.observer = observer;
   }
 
+  /** Sets the wrapper every request runs inside (tracing spans). */
+  instrument(instrumentation: EtcdInstrumentation): void {
+    this.instrumentation = instrumentation;
+  }
+
   private deadline(): { deadline: Date } {
     return { deadline: new Date(Date.now() + this.timeoutMs) };
   }
@@ -81,7 +90,7 @@ export class EtcdGateway {
   private async call<T>(op: string, prefix: string, fn: () => Promise<T>): Promise<T> {
     const start = performance.now();
     try {
-      const r = await fn();
+      const r = await this.instrumentation(op, prefix, fn);
       this.observer?.(op, prefix, performance.now() - start, undefined);
       return r;
     } catch (err) {
