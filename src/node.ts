@@ -43,8 +43,12 @@ export interface SessionNodeOptions {
   healthIntervalMs?: number;
 }
 
+/** Health name for liveness: the process is up. */
+export const LIVENESS_SERVICE = '';
+/** Health name for readiness: synced, fresh and not draining. */
+export const READINESS_SERVICE = 'sessionmanager.v1.SessionService';
 /** The gRPC service names the health service reports on. */
-export const HEALTH_SERVICES = ['', 'sessionmanager.v1.SessionService'] as const;
+export const HEALTH_SERVICES = [LIVENESS_SERVICE, READINESS_SERVICE] as const;
 
 /**
  * SessionNode is the composition root of one replica: it builds the etcd gateway, mirror, store,
@@ -115,14 +119,21 @@ export class SessionNode {
     this.stateValue = to;
   }
 
+  /**
+   * Liveness ("") says the process works: SERVING from bind until draining, whatever etcd does, so
+   * an etcd outage never restarts pods. Readiness (the service name) also needs a fresh mirror.
+   */
   private refreshHealth(): void {
-    this.health.setAll(this.stateValue === 'serving' && this.feed.isFresh());
+    const up = this.stateValue === 'starting' || this.stateValue === 'serving';
+    this.health.set(LIVENESS_SERVICE, up);
+    this.health.set(READINESS_SERVICE, this.stateValue === 'serving' && this.feed.isFresh());
   }
 
   /** Binds the port, syncs the mirror from etcd, then reports SERVING. */
   async start(): Promise<void> {
     this.transition(['new'], 'starting');
     const port = await this.server.start();
+    this.refreshHealth();
     this.log.info({ port }, 'listening; syncing sessions from etcd');
     await this.feed.start();
     this.stateValue = 'serving';

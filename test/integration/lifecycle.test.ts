@@ -65,15 +65,15 @@ describe('node lifecycle', function () {
     try {
       await eventually(() => node.port > 0);
       const address = `127.0.0.1:${node.port}`;
-      assert.equal(await healthOf(address), Serving.NOT_SERVING);
-      assert.equal(await healthOf(address, 'sessionmanager.v1.SessionService'), Serving.NOT_SERVING);
+      assert.equal(await healthOf(address), Serving.SERVING, 'liveness: the process is up');
+      assert.equal(await healthOf(address, 'sessionmanager.v1.SessionService'), Serving.NOT_SERVING, 'readiness: not synced');
       const api = new SessionApi(address);
       const f = await failure(api.create({ site: 'default', user: 'x', clientType: ClientType.CLIENT_TYPE_WEB, deviceId: 'd', attributes: {} }));
       assert.deepEqual([f.code, f.reason], [status.UNAVAILABLE, 'NOT_SERVING']);
       api.close();
       proxy.set('pass');
       await started;
-      await eventually(async () => (await healthOf(address)) === Serving.SERVING, { what: 'SERVING' });
+      await eventually(async () => (await healthOf(address, 'sessionmanager.v1.SessionService')) === Serving.SERVING, { what: 'SERVING' });
     } finally {
       await node.stop();
       await proxy.stop();
@@ -96,11 +96,12 @@ describe('node lifecycle', function () {
         { timeoutMs: 10_000, what: 'UNAVAILABLE' },
       );
       assert.equal(f.reason, 'CACHE_STALE');
-      await eventually(async () => (await healthOf(n.address)) === Serving.NOT_SERVING, { what: 'NOT_SERVING' });
+      await eventually(async () => (await healthOf(n.address, 'sessionmanager.v1.SessionService')) === Serving.NOT_SERVING, { what: 'NOT_SERVING' });
+      assert.equal(await healthOf(n.address), Serving.SERVING, 'liveness stays SERVING through an etcd outage');
       proxy.set('cut');
       proxy.set('pass');
       await eventually(async () => (await n.api.validate({ sessionId })).verdict === Verdict.VERDICT_VALID, { timeoutMs: 15_000, what: 'recovery' });
-      await eventually(async () => (await healthOf(n.address)) === Serving.SERVING, { what: 'SERVING' });
+      await eventually(async () => (await healthOf(n.address, 'sessionmanager.v1.SessionService')) === Serving.SERVING, { what: 'SERVING' });
     } finally {
       await n.stop();
       await proxy.stop();
