@@ -1,21 +1,35 @@
 import type { Logger } from 'pino';
+import { AdminService } from './app/admin-service.js';
+import { EventReader } from './app/event-reader.js';
+import { NodeEvents } from './app/node-events.js';
+import { NodeRegistry } from './app/node-registry.js';
+import { PresenceTracker } from './app/presence.js';
+import { Scavenger } from './app/scavenger.js';
+import { SessionService } from './app/session-service.js';
+import { TouchWriter } from './app/touch-writer.js';
+import { NodeChannel } from './cache/node-channel.js';
+import { PresenceChannel } from './cache/presence-channel.js';
 import { SessionCache } from './cache/session-cache.js';
+import { SessionChannel } from './cache/session-channel.js';
 import { WatchFeed } from './cache/watch-feed.js';
 import type { ConfigSource } from './config/loader.js';
 import type { Clock } from './domain/clock.js';
 import { NotServingError } from './domain/errors.js';
-import { NodeEvents } from './app/node-events.js';
-import { SessionService } from './app/session-service.js';
-import { TouchWriter } from './app/touch-writer.js';
 import { HealthService as HealthServiceDefinition } from './gen/grpc/health/v1/health.js';
+import { AdminServiceService } from './gen/sessionmanager/v1/admin_service.js';
 import { SessionServiceService } from './gen/sessionmanager/v1/session_service.js';
+import { Elector } from './leader/elector.js';
 import { EtcdGateway, type EtcdClientOptions } from './store/etcd/client.js';
 import { Keys } from './store/etcd/keys.js';
 import { LeaseBuckets } from './store/etcd/lease-buckets.js';
+import { PresenceStore } from './store/etcd/presence-store.js';
 import { EtcdSessionStore } from './store/etcd/session-store.js';
+import { adminHandlers } from './transport/grpc/admin-handlers.js';
+import { AdminAuth } from './transport/grpc/auth.js';
 import { HealthService } from './transport/grpc/health.js';
 import { GrpcServer } from './transport/grpc/server.js';
 import { sessionHandlers, type CallObserver } from './transport/grpc/session-handlers.js';
+import { StreamRegistry } from './transport/grpc/streams.js';
 
 /** The system clock. */
 export const systemClock: Clock = { now: () => Date.now() };
@@ -41,6 +55,16 @@ export interface SessionNodeOptions {
   shutdownGraceMs?: number;
   /** How often health is re-evaluated against cache freshness. Default 250 ms. */
   healthIntervalMs?: number;
+  /** File with the admin bearer token; unset disables the AdminService (PERMISSION_DENIED). */
+  adminTokenFile?: string;
+  /** Node lease TTL in seconds. Default 10. */
+  nodeLeaseTtlSeconds?: number;
+  /** Scavenger election TTL in seconds: how fast a dead leader is replaced. Default 10. */
+  electionTtlSeconds?: number;
+  /** Most open server streams (Attach + WatchEvents) on this node. Default 10000. */
+  maxStreams?: number;
+  /** How often presence instances are swept. Default 1000 ms. */
+  presenceSweepMs?: number;
 }
 
 /** Health name for liveness: the process is up. */
@@ -59,12 +83,20 @@ export class SessionNode {
   readonly etcd: EtcdGateway;
   readonly keys: Keys;
   readonly cache = new SessionCache();
+  readonly presenceMirror: PresenceChannel;
+  readonly nodeMirror: NodeChannel;
   readonly feed: WatchFeed;
   readonly touches: TouchWriter;
+  readonly presence: PresenceTracker;
+  readonly registry: NodeRegistry;
+  readonly elector: Elector;
+  readonly scavenger: Scavenger;
   readonly service: SessionService;
+  readonly admin: AdminService;
   readonly health = new HealthService(HEALTH_SERVICES);
   /** Telemetry events of this node (see NodeEventMap); subscribe before start(). */
   readonly events = new NodeEvents();
+  readonly streams: StreamRegistry;
   private readonly server: GrpcServer;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -77,32 +109,98 @@ export class SessionNode {
     if ((options.shutdownGraceMs ?? 20_000) < 0) throw new Error('node: shutdownGraceMs must not be negative');
     this.clock = options.clock ?? systemClock;
     this.log = options.logger;
-    const policy = options.config.current().policy;
+    const config = options.config;
+    const policy = () => config.current().policy;
     this.etcd = new EtcdGateway(options.etcd);
     this.keys = new Keys(options.prefix ?? '/session-manager/');
-    this.feed = new WatchFeed(this.etcd, this.keys, this.cache, { maxStalenessMs: policy.cacheMaxStalenessMs });
-    const store = new EtcdSessionStore(this.etcd, this.keys, new LeaseBuckets(this.etcd, this.clock));
-    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: 2 * policy.scavengeIntervalMs, events: this.events });
+    this.presenceMirror = new PresenceChannel(this.keys, this.clock);
+    this.nodeMirror = new NodeChannel(this.keys.nodes());
+    const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
+    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], { maxStalenessMs: policy().cacheMaxStalenessMs });
+    const leases = new LeaseBuckets(this.etcd, this.clock);
+    const store = new EtcdSessionStore(this.etcd, this.keys, leases, { eventRetentionMs: () => policy().eventsRetentionMs, clock: this.clock });
+    const presenceStore = new PresenceStore(this.etcd, this.keys, options.nodeId);
+    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: 2 * policy().scavengeIntervalMs, events: this.events });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
-    this.service = new SessionService({ store, cache: this.cache, feed: this.feed, config: options.config, clock: this.clock, touches: this.touches, events: this.events });
+    this.registry = new NodeRegistry(this.etcd, this.keys, {
+      nodeId: options.nodeId,
+      startTime: this.clock.now(),
+      configVersion: () => config.current().version,
+      ...(options.nodeLeaseTtlSeconds ? { ttlSeconds: options.nodeLeaseTtlSeconds } : {}),
+    });
+    this.presence = new PresenceTracker(presenceStore, () => this.registry.leaseId, this.clock, {
+      graceMs: () => policy().presenceGraceMs,
+      ...(options.presenceSweepMs ? { sweepIntervalMs: options.presenceSweepMs } : {}),
+    });
+    this.presence.onPublishError((err) => this.log.warn({ err: (err as Error).message }, 'presence publish failed'));
+    this.service = new SessionService(
+      {
+        store,
+        cache: this.cache,
+        feed: this.feed,
+        config,
+        clock: this.clock,
+        touches: this.touches,
+        presence: this.presence,
+        presenceMirror: this.presenceMirror,
+        presenceStore,
+        events: this.events,
+      },
+      { nodeId: options.nodeId },
+    );
+    this.cache.onDelete((hash) => {
+      this.presence.forget(hash);
+      this.presenceMirror.forget(hash);
+    });
+    this.elector = new Elector(this.etcd.client, this.keys.prefix, {
+      name: 'scavenger',
+      nodeId: options.nodeId,
+      ...(options.electionTtlSeconds ? { ttlSeconds: options.electionTtlSeconds } : {}),
+    });
+    this.scavenger = new Scavenger(
+      { elector: this.elector, service: this.service, store, feed: this.feed, clock: this.clock, events: this.events, log: this.log },
+      { intervalMs: () => policy().scavengeIntervalMs },
+    );
+    this.admin = new AdminService({
+      service: this.service,
+      store,
+      cache: this.cache,
+      feed: this.feed,
+      clock: this.clock,
+      nodes: () => this.nodeMirror.list(),
+      leader: () => this.elector.leader(),
+      config: () => ({ version: config.current().version, error: config.lastError?.() ?? '' }),
+    });
+    this.streams = new StreamRegistry(options.maxStreams ?? 10_000);
     this.server = new GrpcServer({ listen: options.listen });
     const gate = () => {
       if (this.stateValue !== 'serving' && this.stateValue !== 'draining') throw new NotServingError(this.stateValue);
     };
     const onCall: CallObserver = (m, code, ms, reason) => this.events.emit('call', m, code, ms, reason);
     this.etcd.observe((op, k, ms, err) => this.events.emit('etcd', op, k, ms, err));
-    this.server.addService(SessionServiceService, sessionHandlers(this.service, gate, onCall));
+    this.server.addService(SessionServiceService, sessionHandlers(this.service, gate, onCall, this.streams, this.cache));
+    this.server.addService(
+      AdminServiceService,
+      adminHandlers(this.admin, new EventReader(this.etcd, this.keys), new AdminAuth({ tokenFile: options.adminTokenFile }), gate, onCall, this.streams),
+    );
     this.server.addService(HealthServiceDefinition, this.health.implementation);
     this.feed.on('lost', (err: Error) => {
       this.log.warn({ err: err.message }, 'watch lost; resuming from last applied revision');
       this.events.emit('watch-lost', err);
     });
-    this.feed.on('state', (s: string) => {
-      this.log.debug({ state: s }, 'watch state');
+    this.feed.on('state', (st: string) => {
+      this.log.debug({ state: st }, 'watch state');
       this.refreshHealth();
     });
     this.feed.on('retry', (err: Error) => this.log.warn({ err: err.message }, 'etcd not reachable yet; retrying the initial sync'));
-    this.feed.on('unreadable', (_hash: string, err: Error) => this.log.error({ err: err.message }, 'unreadable session record skipped'));
+    this.registry.on('lost', (err: Error) => {
+      this.log.warn({ err: err.message }, 'node lease lost; re-registering');
+      this.events.emit('node-lease-lost');
+    });
+    this.registry.on('renewed', () => {
+      this.log.info({}, 'node lease re-acquired; re-publishing presence');
+      void this.presence.republishAll();
+    });
   }
 
   get state(): NodeState {
@@ -136,6 +234,9 @@ export class SessionNode {
     this.refreshHealth();
     this.log.info({ port }, 'listening; syncing sessions from etcd');
     await this.feed.start();
+    await this.registry.start();
+    this.presence.start();
+    this.scavenger.start();
     this.stateValue = 'serving';
     this.unsubscribeConfig = this.options.config.onChange((c) => this.log.info({ version: c.version }, 'config applied to new sessions'));
     this.refreshHealth();
@@ -144,7 +245,10 @@ export class SessionNode {
     this.log.info({ sessions: this.cache.size, revision: this.feed.revision }, 'serving');
   }
 
-  /** Graceful stop: NOT_SERVING → drain delay → finish in-flight calls → flush touches → stop watch → close etcd. */
+  /**
+   * Graceful stop (ARCHITECTURE rule 8): NOT_SERVING → drain delay → close streams and finish in-flight
+   * calls → resign scavenger leadership → flush touches → stop watch → revoke the node lease → close.
+   */
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped' || this.stateValue === 'draining') return;
     const wasServing = this.stateValue === 'serving';
@@ -156,20 +260,29 @@ export class SessionNode {
       await new Promise((r) => setTimeout(r, this.options.drainDelayMs));
     }
     this.health.closeWatchers();
+    this.streams.closeAll();
     const how = await this.server.shutdown(this.options.shutdownGraceMs ?? 20_000);
+    await this.scavenger.stop();
     const failed = await this.touches.flush();
     if (failed > 0) this.log.warn({ failed }, 'some pending touches could not be written');
+    this.presence.stop();
     this.unsubscribeConfig();
     this.feed.stop();
+    await this.registry.stop();
     this.etcd.close();
     this.stateValue = 'stopped';
     this.log.info({ calls: how }, 'stopped');
   }
 
-  /** Stops at once without draining (tests simulating a crash use process kill instead). */
+  /**
+   * Stops at once without draining, resigning or revoking anything, as a crash would: its leases
+   * expire on their own (tests of failover; a process kill does the same).
+   */
   async kill(): Promise<void> {
     this.stateValue = 'stopped';
     clearInterval(this.healthTimer);
+    this.presence.stop();
+    this.streams.closeAll();
     await this.server.shutdown(0);
     this.feed.stop();
     this.etcd.close();

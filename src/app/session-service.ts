@@ -1,20 +1,25 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClientType } from '../domain/client-type.js';
-import { decideHeartbeat, decideValidate, standing, withActivity, type Verdict } from '../domain/decisions.js';
+import { decideHeartbeat, decideValidate, standing, withActivity, type Connection, type Verdict } from '../domain/decisions.js';
 import {
   AttributeNotFoundError,
   ConcurrentUpdateError,
   SessionNotFoundError,
   TooManyAttributesError,
+  UserMismatchError,
 } from '../domain/errors.js';
-import { sessionPolicyFor } from '../domain/policy.js';
-import type { AttributeCondition, CasResult, SessionStore, StoredAttribute, StoredSession } from '../domain/ports.js';
+import { planLogin } from '../domain/login.js';
+import { IDLE_CONNECTION_BOUND, sessionPolicyFor } from '../domain/policy.js';
+import type { AttributeCondition, CasResult, EndItem, SessionStore, StoredAttribute, StoredSession } from '../domain/ports.js';
 import { newSessionRecord, type EndReason, type LiveState, type SessionRecord } from '../domain/session.js';
+import type { PresenceChannel } from '../cache/presence-channel.js';
 import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
+import type { PresenceStore } from '../store/etcd/presence-store.js';
 import { generateEtag, generateSessionId, hashSessionId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { NodeEvents } from './node-events.js';
+import type { PresenceTracker } from './presence.js';
 import { SingleFlight } from './single-flight.js';
 import type { TouchWriter } from './touch-writer.js';
 import { requireAttribute, requireAttributes, requireClientType, requireName, requireSessionId, requireSite } from './validation.js';
@@ -55,14 +60,33 @@ export interface ServiceStats {
 
 /** Options of SessionService. */
 export interface SessionServiceOptions {
+  /** This node's id (presence bookkeeping). Required. */
+  nodeId: string;
   /** Attempts of a compare-and-swap loop before giving up with CONCURRENT_UPDATE. Default 8. */
   maxCasAttempts?: number;
   /** Attempts of an exact hit-count write, which races every node serving the session. Default 64. */
   maxExactAttempts?: number;
 }
 
-/** Called when a session ends, with its reason (telemetry and, later, the event stream). */
-export type EndListener = (rec: SessionRecord, reason: EndReason) => void;
+/** An open Attach connection; `detach` must be called exactly once when the stream closes. */
+export interface Attachment {
+  readonly hash: string;
+  detach(): Promise<void>;
+}
+
+/** Everything SessionService works with. */
+export interface SessionServiceDeps {
+  store: SessionStore;
+  cache: SessionCache;
+  feed: FreshnessGate;
+  config: ConfigSource;
+  clock: Clock;
+  touches: TouchWriter;
+  presence: PresenceTracker;
+  presenceMirror: PresenceChannel;
+  presenceStore: PresenceStore;
+  events?: NodeEvents;
+}
 
 /**
  * SessionService holds the use cases of SessionService's RPCs: it checks input, answers from the
@@ -75,7 +99,6 @@ export class SessionService {
   private readonly exact = new KeyedMutex();
   private readonly maxCas: number;
   private readonly maxExact: number;
-  private readonly endListeners: EndListener[] = [];
   readonly stats: ServiceStats = {
     cacheHits: 0,
     cacheMisses: 0,
@@ -85,30 +108,18 @@ export class SessionService {
   };
 
   constructor(
-    private readonly deps: {
-      store: SessionStore;
-      cache: SessionCache;
-      feed: FreshnessGate;
-      config: ConfigSource;
-      clock: Clock;
-      touches: TouchWriter;
-      events?: NodeEvents;
-    },
-    options: SessionServiceOptions = {},
+    private readonly deps: SessionServiceDeps,
+    private readonly options: SessionServiceOptions,
   ) {
+    if (!options.nodeId) throw new Error('session-service: nodeId is required');
     this.maxCas = options.maxCasAttempts ?? 8;
     if (!(this.maxCas >= 1)) throw new Error('session-service: maxCasAttempts must be at least 1');
     this.maxExact = options.maxExactAttempts ?? 64;
     if (!(this.maxExact >= 1)) throw new Error('session-service: maxExactAttempts must be at least 1');
   }
 
-  /** Registers a listener told of every session this node ends. */
-  onEnd(listener: EndListener): void {
-    this.endListeners.push(listener);
-  }
-
   /** Finds a session: from the mirror when it holds it, else one linearizable etcd read per id at a time. */
-  private async lookup(hash: string): Promise<StoredSession | null> {
+  async lookup(hash: string): Promise<StoredSession | null> {
     this.deps.feed.assertFresh();
     const hit = this.deps.cache.get(hash);
     if (hit) {
@@ -125,9 +136,17 @@ export class SessionService {
     });
   }
 
-  private view(s: StoredSession, now: number): SessionView | null {
+  /** The connection state of a connection-bound session as this node knows it (undefined for other types). */
+  connectionOf(s: StoredSession): Connection | undefined {
+    if (s.rec.policy.idleMs !== IDLE_CONNECTION_BOUND) return undefined;
+    if (this.deps.presence.hasConnection(s.hash) || this.deps.presenceMirror.hasConnection(s.hash)) return { attached: true, lostSince: 0 };
+    return { attached: false, lostSince: Math.max(s.rec.connectionLostAt, this.deps.presenceMirror.lostSince(s.hash)) };
+  }
+
+  /** The session as callers see it now, or null when it has ended. */
+  view(s: StoredSession, now: number): SessionView | null {
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
-    const st = standing(rec, now);
+    const st = standing(rec, now, this.connectionOf(s));
     if (st.kind === 'ENDED') return null;
     return { hash: s.hash, rec, state: st.kind, idleDeadline: st.idleDeadline };
   }
@@ -140,7 +159,7 @@ export class SessionService {
     return { s, view };
   }
 
-  /** Logs a user in (CreateSession). */
+  /** Logs a user in (CreateSession), applying one-session-per-user, per-user limits and the session cap. */
   async create(input: CreateInput): Promise<{ id: string; view: SessionView }> {
     const { policy } = this.deps.config.current();
     requireSite(policy, input.site);
@@ -160,12 +179,27 @@ export class SessionService {
       attributeNames: [...input.attributes.keys()],
       now,
     });
-    const etags = new Map([...input.attributes.keys()].map((n) => [n, generateEtag()]));
-    const stored = await this.deps.store.create(hash, rec, input.attributes, etags, this.deps.touches.ttlFor(rec));
-    this.deps.cache.upsert(stored);
+    const { session, ended } = await this.deps.store.login({
+      hash,
+      rec,
+      attributes: input.attributes,
+      etags: new Map([...input.attributes.keys()].map((n) => [n, generateEtag()])),
+      ttlMs: this.deps.touches.ttlFor(rec),
+      plan: (existing) =>
+        planLogin(
+          policy,
+          clientType,
+          input.deviceId,
+          // A connection this node holds is presence even before its key is visible elsewhere.
+          existing.map((e) => ({ ...e, present: e.present || this.deps.presence.hasConnection(e.hash) })),
+        ),
+      maxSessions: policy.maxSessions,
+    });
+    this.deps.cache.upsert(session);
+    for (const e of ended) this.afterEnd(e.s, e.reason, true);
     this.stats.created++;
     this.deps.events?.emit('session-created', rec.site, rec.clientType);
-    const st = standing(rec, now);
+    const st = standing(rec, now, this.connectionOf(session));
     return { id, view: { hash, rec, state: 'ACTIVE', idleDeadline: st.kind === 'ENDED' ? now : st.idleDeadline } };
   }
 
@@ -184,7 +218,7 @@ export class SessionService {
     if (s.rec.policy.hitMax > 0) return this.exact.run(hash, () => this.validateExact(hash));
     const now = this.deps.clock.now();
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
-    const out = decideValidate(rec, now);
+    const out = decideValidate(rec, now, this.connectionOf(s));
     if (out.endReason) this.endInBackground(s, out.endReason);
     if (out.verdict !== 'VALID' || !out.activity) return { verdict: this.count(out.verdict) };
     this.deps.touches.record(s, out.activity);
@@ -199,7 +233,7 @@ export class SessionService {
     for (let i = 0; i < this.maxExact && s; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 2 * i))); // jitter breaks lockstep
       const now = this.deps.clock.now();
-      const out = decideValidate(s.rec, now);
+      const out = decideValidate(s.rec, now, this.connectionOf(s));
       if (out.endReason) {
         await this.endSession(s, out.endReason);
         return { verdict: this.count(out.verdict) };
@@ -218,16 +252,19 @@ export class SessionService {
     throw new ConcurrentUpdateError();
   }
 
-  /** Keeps a session alive without counting a hit (Heartbeat). */
+  /** Keeps a session alive without counting a hit, and marks the instance present (Heartbeat). */
   async heartbeat(id: string, instanceId: string): Promise<Verdict> {
     requireSessionId(id);
     requireName('instance_id', instanceId);
     const s = await this.lookup(hashSessionId(id));
-    if (!s) return this.count('NOT_FOUND');
+    if (!s) return 'NOT_FOUND';
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
-    const out = decideHeartbeat(rec, this.deps.clock.now());
+    const out = decideHeartbeat(rec, this.deps.clock.now(), this.connectionOf(s));
     if (out.endReason) this.endInBackground(s, out.endReason);
-    if (out.verdict === 'VALID' && out.activity) this.deps.touches.record(s, out.activity);
+    if (out.verdict === 'VALID' && out.activity) {
+      this.deps.touches.record(s, out.activity);
+      this.deps.presence.heartbeat(s.hash, instanceId);
+    }
     return out.verdict;
   }
 
@@ -243,23 +280,111 @@ export class SessionService {
     if (!s || !(await this.endSession(s, 'LOGGED_OUT'))) throw new SessionNotFoundError();
   }
 
-  private async endSession(s: StoredSession, reason: EndReason): Promise<boolean> {
+  /** Ends a stored session for a reason (logout, revoke, expiry found on access). */
+  async endSession(s: StoredSession, reason: EndReason): Promise<boolean> {
     return this.endings.run(s.hash, async () => {
-      const ended = await this.deps.store.end(s);
-      this.deps.cache.delete(s.hash, Number.MAX_SAFE_INTEGER);
-      this.deps.touches.forget(s.hash);
-      if (ended) {
-        this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
-        this.deps.events?.emit('session-ended', s.rec.site, s.rec.clientType, reason);
-        for (const l of this.endListeners) l(s.rec, reason);
-      }
+      const ended = await this.deps.store.end(s, reason);
+      this.afterEnd(s, reason, ended);
       return ended;
     });
+  }
+
+  /** Local bookkeeping after a session ended (by this node or, for `counted`, reported by it). */
+  afterEnd(s: StoredSession, reason: EndReason, counted: boolean): void {
+    this.deps.cache.delete(s.hash, Number.MAX_SAFE_INTEGER);
+    this.deps.touches.forget(s.hash);
+    this.deps.presence.forget(s.hash);
+    if (counted) {
+      this.stats.ended[reason] = (this.stats.ended[reason] ?? 0) + 1;
+      this.deps.events?.emit('session-ended', s.rec.site, s.rec.clientType, reason);
+    }
   }
 
   private endInBackground(s: StoredSession, reason: EndReason): void {
     // Frees an expired session's keys early; correctness never depends on it (SPEC rule 1).
     this.endSession(s, reason).catch(() => {});
+  }
+
+  /**
+   * Re-authenticates (SPEC rule 3): same user, data kept, fresh absolute window, and a new id — the
+   * old one stops working at once on every node (no session fixation).
+   */
+  async reauthenticate(id: string, user: string): Promise<{ id: string; view: SessionView }> {
+    requireName('user', user);
+    let { s } = await this.liveSession(id);
+    if (s.rec.user !== user) throw new UserMismatchError();
+    const newId = generateSessionId();
+    const newHash = hashSessionId(newId);
+    for (let i = 0; i < this.maxCas; i++) {
+      const now = this.deps.clock.now();
+      const base = withActivity(s.rec, this.deps.touches.activity(s));
+      const next: SessionRecord = {
+        ...base,
+        state: 'ACTIVE',
+        lastAccessAt: now,
+        absoluteDeadline: base.policy.absoluteMs > 0 ? now + base.policy.absoluteMs : 0,
+      };
+      const created = await this.deps.store.reauthenticate(s, newHash, next, this.deps.touches.ttlFor(next));
+      if (created) {
+        this.deps.cache.upsert(created);
+        this.afterEnd(s, 'LOGGED_OUT', false);
+        const view = this.view(created, now);
+        if (!view) throw new SessionNotFoundError();
+        return { id: newId, view };
+      }
+      const fresh = (await this.deps.store.get(s.hash)).session;
+      if (!fresh) throw new SessionNotFoundError();
+      this.deps.cache.upsert(fresh);
+      s = fresh;
+    }
+    throw new ConcurrentUpdateError();
+  }
+
+  /**
+   * Opens a connection (Attach, SPEC rule 6): publishes presence under the node lease and marks the
+   * record attached. The returned detach() records when the last connection anywhere went.
+   */
+  async attach(id: string, instanceId: string): Promise<Attachment> {
+    requireName('instance_id', instanceId);
+    const { s } = await this.liveSession(id);
+    const hash = s.hash;
+    if (!(await this.deps.presence.attach(hash))) throw new SessionNotFoundError();
+    await this.setConnectionLost(hash, 0);
+    let detached = false;
+    return {
+      hash,
+      detach: async () => {
+        if (detached) return;
+        detached = true;
+        const noneHere = await this.deps.presence.detach(hash);
+        if (noneHere && !this.deps.presenceMirror.hasConnectionElsewhere(hash, this.options.nodeId)) {
+          await this.setConnectionLost(hash, this.deps.clock.now());
+        }
+      },
+    };
+  }
+
+  /** Writes a connection-bound record's connectionLostAt (0 = attached), with compare-and-swap retries. */
+  private async setConnectionLost(hash: string, at: number): Promise<void> {
+    for (let i = 0; i < this.maxCas; i++) {
+      const s = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
+      if (!s || s.rec.policy.idleMs !== IDLE_CONNECTION_BOUND) return;
+      if ((at === 0) === (s.rec.connectionLostAt === 0)) return;
+      if (await this.deps.presenceStore.markLost(s, at)) return;
+      const fresh = (await this.deps.store.get(hash)).session;
+      if (fresh) this.deps.cache.upsert(fresh);
+    }
+    throw new ConcurrentUpdateError();
+  }
+
+  /** Ends sessions by reference (admin revoke); returns how many ended. */
+  async revoke(refs: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const hash of refs) {
+      const s = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
+      if (s && (await this.endSession(s, 'REVOKED'))) n++;
+    }
+    return n;
   }
 
   /** Reads one attribute (GetAttribute). */
@@ -309,5 +434,16 @@ export class SessionService {
       s = r.current;
     }
     throw new ConcurrentUpdateError();
+  }
+
+  /** Items for the scavenger: every mirrored session that has ended by now, with its reason. */
+  endedSessions(now: number): EndItem[] {
+    const out: EndItem[] = [];
+    for (const s of this.deps.cache.values()) {
+      const rec = withActivity(s.rec, this.deps.touches.activity(s));
+      const st = standing(rec, now, this.connectionOf(s));
+      if (st.kind === 'ENDED') out.push({ s, reason: st.reason });
+    }
+    return out;
   }
 }

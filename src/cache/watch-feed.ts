@@ -1,11 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3';
+import type { IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
 import { CacheStaleError, NotServingError } from '../domain/errors.js';
-import type { StoredSession } from '../domain/ports.js';
 import type { EtcdGateway } from '../store/etcd/client.js';
-import { prefixEnd, type Keys } from '../store/etcd/keys.js';
-import { storedFromKv } from '../store/etcd/session-store.js';
-import type { SessionCache } from './session-cache.js';
+import { prefixEnd } from '../store/etcd/keys.js';
+import type { MirrorChannel } from './mirror-channel.js';
 
 /** Lifecycle of the feed: a documented string union, as in Temporal's SDK. */
 export type FeedState = 'idle' | 'syncing' | 'live' | 'down' | 'stopped';
@@ -31,19 +29,28 @@ export interface FeedStats {
   lastAppliedRevision: number;
 }
 
+interface ChannelState {
+  channel: MirrorChannel;
+  /** Every event up to this revision has been applied to the channel. */
+  applied: number;
+  watchId: string | undefined;
+}
+
 /**
- * WatchFeed keeps a SessionCache in step with etcd (ARCHITECTURE decision 4): list at revision R,
- * watch from R+1, apply events by mod revision, and own the resume point — after any stream error it
- * re-watches from the last applied revision + 1, and relists when etcd says that revision was
- * compacted. It confirms freshness with progress requests; reads fail closed once nothing has been
- * confirmed for `maxStalenessMs` of monotonic time (wall-clock jumps do not count).
+ * WatchFeed keeps in-memory mirrors in step with etcd (ARCHITECTURE decision 4): list every channel's
+ * prefix at one revision R, watch each from R+1 on one stream, apply events in revision order, and
+ * own the resume point — after any stream error each channel re-watches from its own last applied
+ * revision + 1, and everything is relisted when etcd says a revision was compacted. Freshness is
+ * confirmed with progress requests; reads fail closed once nothing has been confirmed for
+ * `maxStalenessMs` of monotonic time (wall-clock jumps do not count).
  *
- * Events: 'state' (FeedState), 'lost' (Error: the watch broke while live), 'synced' (revision).
+ * Events: 'state' (FeedState), 'lost' (Error: the watch broke while live), 'synced' (revision),
+ * 'retry' (Error during the first sync), 'unreadable' (a record that failed to decode).
  */
 export class WatchFeed extends EventEmitter {
   private stateValue: FeedState = 'idle';
   private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
-  private lastApplied = 0;
+  private readonly channels: ChannelState[];
   private confirmedAt = Number.NEGATIVE_INFINITY;
   private progressTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -51,14 +58,15 @@ export class WatchFeed extends EventEmitter {
   private readonly opts: Required<WatchFeedOptions>;
   readonly stats: FeedStats = { relists: 0, reconnects: 0, eventsApplied: 0, lastAppliedRevision: 0 };
   private generation = 0;
+  private pendingCreates: ChannelState[] = [];
 
   constructor(
     private readonly etcd: EtcdGateway,
-    private readonly keys: Keys,
-    private readonly cache: SessionCache,
+    channels: readonly MirrorChannel[],
     options: WatchFeedOptions,
   ) {
     super();
+    if (channels.length === 0) throw new Error('watch-feed: at least one channel is required');
     if (!(options.maxStalenessMs > 0)) throw new Error('watch-feed: maxStalenessMs must be greater than 0');
     this.opts = {
       maxStalenessMs: options.maxStalenessMs,
@@ -72,15 +80,16 @@ export class WatchFeed extends EventEmitter {
     }
     if (this.opts.backoffMinMs > this.opts.backoffMaxMs) throw new Error('watch-feed: backoffMinMs must not exceed backoffMaxMs');
     this.backoffMs = this.opts.backoffMinMs;
+    this.channels = channels.map((channel) => ({ channel, applied: 0, watchId: undefined }));
   }
 
   get state(): FeedState {
     return this.stateValue;
   }
 
-  /** The highest revision whose events are all in the cache. */
+  /** The highest revision up to which every channel holds every change. */
   get revision(): number {
-    return this.lastApplied;
+    return Math.min(...this.channels.map((c) => c.applied));
   }
 
   private setState(s: FeedState): void {
@@ -89,7 +98,11 @@ export class WatchFeed extends EventEmitter {
     this.emit('state', s);
   }
 
-  /** Lists and starts watching; resolves once the first list is in the cache. */
+  private isStopped(): boolean {
+    return this.stateValue === 'stopped';
+  }
+
+  /** Lists and starts watching; resolves once the first list is in memory. */
   async start(): Promise<void> {
     if (this.stateValue !== 'idle') throw new Error(`watch-feed: start in state ${this.stateValue}`);
     this.setState('syncing');
@@ -116,13 +129,9 @@ export class WatchFeed extends EventEmitter {
     this.progressTimer.unref();
   }
 
-  private isStopped(): boolean {
-    return this.stateValue === 'stopped';
-  }
-
   /** Stops watching for good. */
   stop(): void {
-    if (this.stateValue === 'stopped') return;
+    if (this.isStopped()) return;
     this.generation++;
     this.setState('stopped');
     clearInterval(this.progressTimer);
@@ -130,12 +139,12 @@ export class WatchFeed extends EventEmitter {
     this.closeStream();
   }
 
-  /** Milliseconds since etcd last confirmed the mirror was complete. */
+  /** Milliseconds since etcd last confirmed the mirrors were complete. */
   stalenessMs(): number {
     return performance.now() - this.confirmedAt;
   }
 
-  /** Throws unless the mirror may be trusted now: synced once, and confirmed within maxStalenessMs. */
+  /** Throws unless the mirrors may be trusted now: synced once, and confirmed within maxStalenessMs. */
   assertFresh(): void {
     if (this.stateValue === 'stopped') throw new NotServingError('cache stopped');
     if (this.confirmedAt === Number.NEGATIVE_INFINITY) throw new NotServingError(`cache ${this.stateValue}`);
@@ -143,7 +152,7 @@ export class WatchFeed extends EventEmitter {
     if (stale > this.opts.maxStalenessMs) throw new CacheStaleError(Math.round(stale));
   }
 
-  /** True when reads may be served from the mirror. */
+  /** True when reads may be served from the mirrors. */
   isFresh(): boolean {
     try {
       this.assertFresh();
@@ -153,36 +162,34 @@ export class WatchFeed extends EventEmitter {
     }
   }
 
-  private async relist(): Promise<void> {
-    const prefix = this.keys.sessions();
+  private async listPrefix(prefix: string, revision: number): Promise<{ kvs: IKeyValue[]; revision: number }> {
     const end = prefixEnd(prefix);
-    const next = new Map<string, StoredSession>();
+    const kvs: IKeyValue[] = [];
     let from = Buffer.from(prefix);
-    let revision = 0;
+    let rev = revision;
     for (;;) {
-      const r = await this.etcd.range(
-        { key: from, range_end: end, limit: this.opts.relistPageSize, ...(revision ? { revision } : {}) },
-        's',
-      );
-      if (!revision) revision = Number(r.header.revision);
-      for (const kv of r.kvs) {
-        const hash = this.keys.hashOfSessionKey(kv.key.toString());
-        if (!hash) continue;
-        try {
-          next.set(hash, storedFromKv(hash, kv));
-        } catch (err) {
-          this.emit('unreadable', hash, err);
-        }
-      }
+      const r = await this.etcd.range({ key: from, range_end: end, limit: this.opts.relistPageSize, ...(rev ? { revision: rev } : {}) }, 'list');
+      if (!rev) rev = Number(r.header.revision);
+      kvs.push(...r.kvs);
       if (!r.more || r.kvs.length === 0) break;
       from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
     }
-    this.cache.replaceAll(next);
-    this.lastApplied = revision;
-    this.stats.lastAppliedRevision = revision;
+    return { kvs, revision: rev };
+  }
+
+  private async relist(): Promise<void> {
+    // All channels are listed at one revision so the mirrors agree with each other.
+    const first = await this.listPrefix(this.channels[0]!.channel.prefix, 0);
+    const lists = [first];
+    for (const c of this.channels.slice(1)) lists.push(await this.listPrefix(c.channel.prefix, first.revision));
+    this.channels.forEach((c, i) => {
+      c.channel.replaceAll(lists[i]!.kvs, first.revision);
+      c.applied = first.revision;
+    });
+    this.stats.lastAppliedRevision = first.revision;
     this.stats.relists++;
     this.confirmedAt = performance.now();
-    this.emit('synced', revision);
+    this.emit('synced', first.revision);
   }
 
   private async openWatch(): Promise<void> {
@@ -193,7 +200,6 @@ export class WatchFeed extends EventEmitter {
       return;
     }
     this.stream = stream;
-    const prefix = this.keys.sessions();
     stream.on('data', (res: IWatchResponse) => {
       if (gen === this.generation) this.onResponse(res);
     });
@@ -203,19 +209,24 @@ export class WatchFeed extends EventEmitter {
     stream.on('end', () => {
       if (gen === this.generation) this.onBroken(new Error('watch stream ended'));
     });
-    stream.write({
-      create_request: {
-        key: Buffer.from(prefix),
-        range_end: prefixEnd(prefix),
-        start_revision: this.lastApplied + 1,
-        progress_notify: true,
-      },
-    });
+    // etcd answers creates in order, so the n-th `created` response belongs to the n-th request.
+    this.pendingCreates = [...this.channels];
+    for (const c of this.channels) {
+      c.watchId = undefined;
+      stream.write({
+        create_request: {
+          key: Buffer.from(c.channel.prefix),
+          range_end: prefixEnd(c.channel.prefix),
+          start_revision: c.applied + 1,
+          progress_notify: true,
+        },
+      });
+    }
   }
 
   private onResponse(res: IWatchResponse): void {
     if (Number(res.compact_revision) > 0) {
-      // The resume revision was compacted away: only a relist can restore a complete mirror.
+      // A resume revision was compacted away: only a relist can restore complete mirrors.
       this.onBroken(new Error(`watch compacted at ${res.compact_revision}`), true);
       return;
     }
@@ -224,34 +235,30 @@ export class WatchFeed extends EventEmitter {
       return;
     }
     if (res.created) {
-      this.backoffMs = this.opts.backoffMinMs;
-      this.setState('live');
+      const c = this.pendingCreates.shift();
+      if (c) c.watchId = String(res.watch_id);
+      if (this.pendingCreates.length === 0) {
+        this.backoffMs = this.opts.backoffMinMs;
+        this.setState('live');
+      }
       return;
     }
-    for (const ev of res.events) {
-      const kv = ev.kv;
-      const hash = this.keys.hashOfSessionKey(kv.key.toString());
-      const rev = Number(kv.mod_revision);
-      if (hash) {
-        if (ev.type === 'Delete') {
-          this.cache.delete(hash, rev);
-        } else {
-          try {
-            this.cache.upsert(storedFromKv(hash, kv));
-          } catch (err) {
-            this.emit('unreadable', hash, err);
-          }
-        }
+    const c = this.channels.find((x) => x.watchId === String(res.watch_id));
+    if (res.events.length > 0 && c) {
+      for (const ev of res.events) {
+        const rev = Number(ev.kv.mod_revision);
+        if (ev.type === 'Delete') c.channel.delete(ev.kv);
+        else c.channel.put(ev.kv);
+        if (rev > c.applied) c.applied = rev;
+        this.stats.eventsApplied++;
       }
-      if (rev > this.lastApplied) this.lastApplied = rev;
-      this.stats.eventsApplied++;
-    }
-    if (res.events.length === 0 && !res.fragment) {
-      // A progress notification: every event up to the header revision has been delivered.
+    } else if (res.events.length === 0 && !res.fragment) {
+      // A progress notification: every watcher on the stream has every event up to this revision.
       const rev = Number(res.header.revision);
-      if (rev > this.lastApplied) this.lastApplied = rev;
+      const targets = c ? [c] : this.channels;
+      for (const t of targets) if (rev > t.applied) t.applied = rev;
     }
-    this.stats.lastAppliedRevision = this.lastApplied;
+    this.stats.lastAppliedRevision = this.revision;
     if (this.stateValue === 'live') this.confirmedAt = performance.now();
   }
 
@@ -276,7 +283,7 @@ export class WatchFeed extends EventEmitter {
   }
 
   private onBroken(err: Error, compacted = false): void {
-    if (this.stateValue === 'stopped') return;
+    if (this.isStopped()) return;
     this.generation++;
     this.closeStream();
     if (this.stateValue === 'live') this.emit('lost', err);
@@ -289,7 +296,7 @@ export class WatchFeed extends EventEmitter {
   }
 
   private async reconnect(relist: boolean): Promise<void> {
-    if (this.stateValue === 'stopped') return;
+    if (this.isStopped()) return;
     this.stats.reconnects++;
     try {
       if (relist) await this.relist();

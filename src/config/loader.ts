@@ -31,6 +31,8 @@ export async function loadConfigFile(path: string): Promise<LoadedConfig> {
 export interface ConfigSource {
   current(): LoadedConfig;
   onChange(listener: (next: LoadedConfig) => void): () => void;
+  /** The last rejected update, naming every bad key; '' when the last update was good. */
+  lastError?(): string;
 }
 
 /** A ConfigSource with a fixed configuration (start-up file, tests). */

@@ -4,6 +4,17 @@ import type { Activity, EndReason, SessionRecord } from './session.js';
 /** The answer of ValidateSession and Heartbeat (SPEC: error model). */
 export type Verdict = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'REAUTH_REQUIRED' | 'HIT_LIMIT' | 'BINDING_MISMATCH';
 
+/**
+ * What the node knows about a connection-bound session's connections: whether one is open on any
+ * replica now, and otherwise since when none has been (the later of the stored time and what this
+ * node observed, so a judgement is never early).
+ */
+export interface Connection {
+  readonly attached: boolean;
+  /** Epoch ms since when no connection is known to be open; ignored while attached. */
+  readonly lostSince: number;
+}
+
 /** Where a session stands at a moment: live, needing re-authentication, or over. */
 export type Standing =
   | { readonly kind: 'ACTIVE'; readonly idleDeadline: number }
@@ -27,7 +38,7 @@ export function withActivity(rec: SessionRecord, local: Activity | undefined): S
  * could expire a session early. Expiry may thus come late by at most the granularity, never early
  * (SPEC rules 1 and 15).
  */
-export function idleDeadline(rec: SessionRecord): { at: number; reason: EndReason } {
+export function idleDeadline(rec: SessionRecord, conn?: Connection): { at: number; reason: EndReason } {
   const p = rec.policy;
   const slack = p.touchGranularityMs;
   if (rec.state === 'REAUTH_REQUIRED') {
@@ -40,8 +51,13 @@ export function idleDeadline(rec: SessionRecord): { at: number; reason: EndReaso
         : Math.max(rec.lastAccessAt, rec.absoluteDeadline) + REAUTH_WINDOW_WITHOUT_IDLE_MS;
     return { at: at + slack, reason: 'EXPIRED_ABSOLUTE' };
   }
-  if (p.idleMs === IDLE_NEVER || p.idleMs === IDLE_CONNECTION_BOUND) {
-    return { at: Number.POSITIVE_INFINITY, reason: 'EXPIRED_IDLE' };
+  if (p.idleMs === IDLE_NEVER) return { at: Number.POSITIVE_INFINITY, reason: 'EXPIRED_IDLE' };
+  if (p.idleMs === IDLE_CONNECTION_BOUND) {
+    // Never idles out while a connection is open anywhere (SPEC rule 6); without one it ends after
+    // the connection grace unless the client re-attaches.
+    const c = conn ?? { attached: rec.connectionLostAt === 0, lostSince: rec.connectionLostAt };
+    if (c.attached) return { at: Number.POSITIVE_INFINITY, reason: 'CONNECTION_LOST' };
+    return { at: Math.max(c.lostSince, rec.connectionLostAt) + p.connectionGraceMs, reason: 'CONNECTION_LOST' };
   }
   if (rec.hits <= 1 && p.singleRequestMs > 0 && p.singleRequestMs < p.idleMs) {
     return { at: rec.lastAccessAt + p.singleRequestMs + slack, reason: 'EXPIRED_SINGLE_REQUEST' };
@@ -50,13 +66,13 @@ export function idleDeadline(rec: SessionRecord): { at: number; reason: EndReaso
 }
 
 /** Tells where a session stands at `now`. A deadline equal to `now` still counts as live. */
-export function standing(rec: SessionRecord, now: number): Standing {
+export function standing(rec: SessionRecord, now: number, conn?: Connection): Standing {
   if (rec.state === 'ACTIVE' && rec.absoluteDeadline > 0 && now > rec.absoluteDeadline) {
     // The absolute timeout passed: from here the session waits for re-authentication, and the idle
     // window is measured from the last access before the deadline.
-    return standing({ ...rec, state: 'REAUTH_REQUIRED' }, now);
+    return standing({ ...rec, state: 'REAUTH_REQUIRED' }, now, conn);
   }
-  const idle = idleDeadline(rec);
+  const idle = idleDeadline(rec, conn);
   if (now > idle.at) return { kind: 'ENDED', reason: idle.reason };
   return { kind: rec.state, idleDeadline: idle.at };
 }
@@ -74,8 +90,8 @@ export interface TouchOutcome {
  * Decides a validated request (SPEC rules 1, 2, 3, 11): refuse ended, expired and re-auth-pending
  * sessions; refuse the request beyond the hit maximum; otherwise count a hit and renew.
  */
-export function decideValidate(rec: SessionRecord, now: number): TouchOutcome {
-  const s = standing(rec, now);
+export function decideValidate(rec: SessionRecord, now: number, conn?: Connection): TouchOutcome {
+  const s = standing(rec, now, conn);
   if (s.kind === 'ENDED') return { verdict: 'EXPIRED', endReason: s.reason };
   if (s.kind === 'REAUTH_REQUIRED') return { verdict: 'REAUTH_REQUIRED' };
   if (rec.policy.hitMax > 0 && rec.hits >= rec.policy.hitMax) {
@@ -85,8 +101,8 @@ export function decideValidate(rec: SessionRecord, now: number): TouchOutcome {
 }
 
 /** Decides a heartbeat (SPEC rule 4): like a validate, but counts no hit and ignores the hit maximum. */
-export function decideHeartbeat(rec: SessionRecord, now: number): TouchOutcome {
-  const s = standing(rec, now);
+export function decideHeartbeat(rec: SessionRecord, now: number, conn?: Connection): TouchOutcome {
+  const s = standing(rec, now, conn);
   if (s.kind === 'ENDED') return { verdict: 'EXPIRED', endReason: s.reason };
   if (s.kind === 'REAUTH_REQUIRED') return { verdict: 'REAUTH_REQUIRED' };
   return { verdict: 'VALID', activity: { lastAccessAt: Math.max(rec.lastAccessAt, now), hits: rec.hits } };
@@ -108,7 +124,8 @@ export function mustPersist(stored: Activity, next: Activity, rec: SessionRecord
  * Returns 0 for sessions that never end by themselves (their keys carry no lease).
  */
 export function backstopTtlMs(rec: SessionRecord, now: number): number {
-  let until = idleDeadline(rec).at;
+  // Connection-bound sessions are judged as if attached: presence keys, not leases, end them.
+  let until = idleDeadline(rec, { attached: true, lostSince: 0 }).at;
   if (rec.state === 'ACTIVE' && rec.absoluteDeadline > 0 && until > rec.absoluteDeadline) {
     // The absolute deadline comes first; the session then waits a re-auth window for its user.
     until = idleDeadline({ ...rec, state: 'REAUTH_REQUIRED' }).at;

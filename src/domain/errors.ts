@@ -151,3 +151,67 @@ export class SessionLimitReachedError extends SessionManagerError {
     super(`session: the cluster holds its maximum of ${max} sessions`, { max_sessions: String(max) });
   }
 }
+
+/** A login refused because the user's session elsewhere still has presence (SPEC rule 7). */
+export class SessionActiveElsewhereError extends SessionManagerError {
+  readonly reason = 'SESSION_ACTIVE_ELSEWHERE';
+  constructor() {
+    super('session: the user has an active session with presence on another device; log out there or wait for it to close');
+  }
+}
+
+/** A login refused by `session.limit.per-user.<type>` with `session.limit.action=deny` (SPEC rule 8). */
+export class UserSessionLimitError extends SessionManagerError {
+  readonly reason = 'USER_SESSION_LIMIT';
+  constructor(type: string, max: number) {
+    super(`session: the user already has ${max} ${type} session(s), the maximum`, { client_type: type, max: String(max) });
+  }
+}
+
+/** A re-authentication by a different user than the session's. */
+export class UserMismatchError extends SessionManagerError {
+  readonly reason = 'USER_MISMATCH';
+  constructor() {
+    super('session: re-authentication must be by the session\'s own user');
+  }
+}
+
+/** An admin call without a valid admin credential (SPEC rule 10). */
+export class AdminCredentialError extends SessionManagerError {
+  readonly reason = 'ADMIN_CREDENTIAL_REQUIRED';
+  constructor(detail: string) {
+    super(`admin: ${detail}`);
+  }
+}
+
+/** A page token that this service did not issue. */
+export class InvalidPageTokenError extends SessionManagerError {
+  readonly reason = 'INVALID_PAGE_TOKEN';
+  constructor() {
+    super('admin: invalid page token', { field: 'page_token' });
+  }
+}
+
+/** A resume token that this service did not issue. */
+export class InvalidResumeTokenError extends SessionManagerError {
+  readonly reason = 'INVALID_RESUME_TOKEN';
+  constructor() {
+    super('events: invalid resume token', { field: 'resume_token' });
+  }
+}
+
+/** A resume token older than the event retention window: events were lost to the caller. */
+export class ResumeTokenExpiredError extends SessionManagerError {
+  readonly reason = 'RESUME_TOKEN_EXPIRED';
+  constructor() {
+    super('events: the resume token is older than the retention window; start from now and reconcile');
+  }
+}
+
+/** A streaming call beyond the node's limit of open streams. */
+export class TooManyStreamsError extends SessionManagerError {
+  readonly reason = 'TOO_MANY_STREAMS';
+  constructor(max: number) {
+    super(`node: at most ${max} open streams per node`, { max_streams: String(max) });
+  }
+}

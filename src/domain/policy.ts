@@ -61,6 +61,8 @@ export interface SessionPolicy {
   /** 0 = unlimited. */
   readonly hitMax: number;
   readonly touchGranularityMs: number;
+  /** Connection-bound sessions: how long they survive without any open connection. */
+  readonly connectionGraceMs: number;
 }
 
 /** Computes the touch granularity for an idle timeout: the configured value or min(60 s, idle/10). */
@@ -79,5 +81,6 @@ export function sessionPolicyFor(cluster: ClusterPolicy, type: ClientType): Sess
     absoluteMs: cluster.absoluteMs,
     hitMax: cluster.hitMax,
     touchGranularityMs: touchGranularityFor(idleMs, cluster.touchGranularityMs),
+    connectionGraceMs: cluster.connectionGraceMs,
   };
 }

@@ -1,4 +1,5 @@
-import type { SessionRecord } from './session.js';
+import type { ExistingSession, LoginPlan } from './login.js';
+import type { EndReason, SessionRecord } from './session.js';
 
 /** A session as stored, with the store's bookkeeping needed for compare-and-swap writes. */
 export interface StoredSession {
@@ -28,15 +29,57 @@ export interface AttributeCondition {
 /** The result of a compare-and-swap write: done, or the session changed (current is its new state, null if gone). */
 export type CasResult = { ok: true; session: StoredSession } | { ok: false; current: StoredSession | null };
 
+/** A login to store: the new session plus the rules that may refuse it or end older sessions. */
+export interface LoginRequest {
+  readonly hash: string;
+  readonly rec: SessionRecord;
+  readonly attributes: ReadonlyMap<string, Uint8Array>;
+  readonly etags: ReadonlyMap<string, string>;
+  readonly ttlMs: number;
+  /** Decides against the user's existing sessions (pure: domain/login.ts). */
+  readonly plan: (existing: readonly ExistingSession[]) => LoginPlan;
+  /** session.max-sessions; 0 = unlimited. */
+  readonly maxSessions: number;
+}
+
+/** One session to end, with its reason. */
+export interface EndItem {
+  readonly s: StoredSession;
+  readonly reason: EndReason;
+}
+
+/** The leadership fence of a scavenger write: the leader key and the create revision it had when elected. */
+export interface Fence {
+  readonly key: string;
+  readonly createRevision: number;
+}
+
+/** What a fenced batch did. */
+export interface FencedResult {
+  /** Sessions ended. */
+  readonly ended: readonly EndItem[];
+  /** Sessions skipped because they changed since they were read (touched a moment ago). */
+  readonly changed: number;
+  /** True when the fence failed: this node is no longer the leader and nothing was written. */
+  readonly fencedOut: boolean;
+}
+
 /** SessionStore is the port through which the core reads and writes sessions (etcd in production). */
 export interface SessionStore {
-  create(hash: string, rec: SessionRecord, attributes: ReadonlyMap<string, Uint8Array>, etags: ReadonlyMap<string, string>, ttlMs: number): Promise<StoredSession>;
+  /** Applies the login rules and writes the new session, atomically; retries races internally. */
+  login(req: LoginRequest): Promise<{ session: StoredSession; ended: readonly EndItem[] }>;
   /** Linearizable read; `revision` is the store revision the read saw. */
   get(hash: string): Promise<{ session: StoredSession | null; revision: number }>;
   /** Replaces the record if unchanged since `prev`, re-leasing all of its keys for `ttlMs`. */
   update(prev: StoredSession, next: SessionRecord, ttlMs: number): Promise<CasResult>;
-  /** Deletes the session and all its keys if it is still the incarnation `s`; false if it was gone. */
-  end(s: StoredSession): Promise<boolean>;
+  /** Ends the session (deleting all its keys, writing its event) if it is still the incarnation `s`. */
+  end(s: StoredSession, reason: EndReason): Promise<boolean>;
+  /** Ends sessions in fenced batches; each is skipped if it changed since read. */
+  endFenced(items: readonly EndItem[], fence: Fence): Promise<FencedResult>;
+  /** Moves a session to a new id (re-authentication); null when the old session changed meanwhile. */
+  reauthenticate(old: StoredSession, newHash: string, next: SessionRecord, ttlMs: number): Promise<StoredSession | null>;
+  /** Hashes of a user's sessions at a site, from the user index. */
+  userSessions(site: string, user: string): Promise<string[]>;
   getAttribute(hash: string, name: string): Promise<StoredAttribute | null>;
   /** Writes an attribute; throws EtagMismatchError / AttributeExistsError; CAS failure on session changes. */
   setAttribute(s: StoredSession, name: string, value: Uint8Array, etag: string, cond: AttributeCondition): Promise<CasResult>;

@@ -32,6 +32,11 @@ export interface SessionRecord {
   readonly absoluteDeadline: number;
   readonly policy: SessionPolicy;
   readonly attributeNames: readonly string[];
+  /**
+   * Connection-bound sessions: when the last connection was seen to go; 0 while one is attached.
+   * A new connection-bound session starts "lost" at its creation: it must attach within the grace.
+   */
+  readonly connectionLostAt: number;
 }
 
 /** Activity: the part of a record that touches change. */
@@ -62,5 +67,6 @@ export function newSessionRecord(input: {
     absoluteDeadline: input.policy.absoluteMs > 0 ? input.now + input.policy.absoluteMs : 0,
     policy: input.policy,
     attributeNames: [...input.attributeNames],
+    connectionLostAt: input.now,
   };
 }

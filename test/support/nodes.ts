@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { loadConfigText, StaticConfigSource, type ConfigSource } from '../../src/config/loader.js';
 import type { Clock } from '../../src/domain/clock.js';
-import { SessionNode } from '../../src/node.js';
+import { SessionNode, type SessionNodeOptions } from '../../src/node.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';
 
 let counter = 0;
@@ -26,6 +26,8 @@ export async function startNode(options: {
   clock?: Clock;
   prefix?: string;
   nodeId?: string;
+  /** Extra node options (short leases, admin token, stream limits…). */
+  node?: Partial<SessionNodeOptions>;
 }): Promise<TestNode> {
   const node = new SessionNode({
     nodeId: options.nodeId ?? `test-${++counter}`,
@@ -36,6 +38,7 @@ export async function startNode(options: {
     ...(options.clock ? { clock: options.clock } : {}),
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     shutdownGraceMs: 2000,
+    ...options.node,
   });
   await node.start();
   const address = `127.0.0.1:${node.port}`;

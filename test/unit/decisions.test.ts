@@ -96,10 +96,40 @@ describe('rule 1: idle timeout per client type', () => {
     assert.equal(decideHeartbeat(rec, clock.now()).verdict, 'EXPIRED');
   });
 
-  it('never and connection-bound types have no idle deadline', () => {
+  it('never has no idle deadline', () => {
     const clock = new FakeClock();
-    assert.equal(idleDeadline(session(clock, 'desktop')).at, Infinity);
     assert.equal(idleDeadline(session(clock, 'api', 'session.timeout.api=never')).at, Infinity);
+  });
+});
+
+describe('rule 6: connection-bound sessions', () => {
+  it('never idle out while a connection is open anywhere', () => {
+    const clock = new FakeClock();
+    const rec = session(clock, 'desktop', 'session.timeout.absolute=0');
+    clock.advance(10 * 24 * 60 * MIN);
+    assert.equal(decideValidate(rec, clock.now(), { attached: true, lostSince: 0 }).verdict, 'VALID');
+    assert.equal(idleDeadline(rec, { attached: true, lostSince: 0 }).at, Infinity);
+  });
+  it('end CONNECTION_LOST one connection grace after the last connection went', () => {
+    const clock = new FakeClock();
+    const rec = session(clock, 'plugin', 'session.timeout.absolute=0\nsession.connection.grace=2');
+    clock.advance(60 * MIN);
+    const lost = { attached: false, lostSince: clock.now() };
+    clock.advance(2 * MIN);
+    assert.equal(decideValidate(rec, clock.now(), lost).verdict, 'VALID');
+    clock.advance(1);
+    const out = decideValidate(rec, clock.now(), lost);
+    assert.deepEqual([out.verdict, out.endReason], ['EXPIRED', 'CONNECTION_LOST']);
+  });
+  it('a new connection-bound session must attach within the grace', () => {
+    const clock = new FakeClock();
+    const rec = session(clock, 'desktop', 'session.timeout.absolute=0');
+    assert.equal(idleDeadline(rec).at, rec.createdAt + MIN);
+  });
+  it('the later of the stored and the observed loss time counts, so no node judges early', () => {
+    const clock = new FakeClock();
+    const rec = { ...session(clock, 'desktop', 'session.timeout.absolute=0'), connectionLostAt: 1000 };
+    assert.equal(idleDeadline(rec, { attached: false, lostSince: 5000 }).at, 5000 + MIN);
   });
 });
 

@@ -37,7 +37,7 @@ describe('store codec', () => {
     user: 'ü',
     clientType: 'mobile',
     deviceId: 'd',
-    policy: { idleMs: 60_000, singleRequestMs: 1, absoluteMs: 2, hitMax: 3, touchGranularityMs: 4 },
+    policy: { idleMs: 60_000, singleRequestMs: 1, absoluteMs: 2, hitMax: 3, touchGranularityMs: 4, connectionGraceMs: 5 },
     attributeNames: ['a', 'b'],
     now: 1_700_000_000_000,
   });

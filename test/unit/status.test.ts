@@ -22,6 +22,14 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.NotServingError('starting'),
     new errors.UnreadableRecordError('x'),
     new errors.SessionLimitReachedError(1),
+    new errors.SessionActiveElsewhereError(),
+    new errors.UserSessionLimitError('web', 1),
+    new errors.UserMismatchError(),
+    new errors.AdminCredentialError('x'),
+    new errors.InvalidPageTokenError(),
+    new errors.InvalidResumeTokenError(),
+    new errors.ResumeTokenExpiredError(),
+    new errors.TooManyStreamsError(1),
   ];
   it('covers every error class', () => {
     const exported = Object.values(errors).filter(
@@ -37,6 +45,9 @@ describe('error model: one table from reasons to gRPC codes', () => {
     assert.equal(code(new errors.EtagMismatchError('a')), status.ABORTED);
     assert.equal(code(new errors.AttributeTooLargeError('a', 2, 1)), status.RESOURCE_EXHAUSTED);
     assert.equal(code(new errors.CacheStaleError(1)), status.UNAVAILABLE);
+    assert.equal(code(new errors.SessionActiveElsewhereError()), status.FAILED_PRECONDITION);
+    assert.equal(code(new errors.AdminCredentialError('x')), status.PERMISSION_DENIED);
+    assert.equal(code(new errors.SessionLimitReachedError(1)), status.RESOURCE_EXHAUSTED);
   });
   it('carries google.rpc.Status with ErrorInfo reason and domain', () => {
     const e = toServiceError(new errors.SiteNotFoundError('acme'));

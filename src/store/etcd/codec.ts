@@ -1,7 +1,15 @@
-import { isClientType, CLIENT_TYPES } from '../../domain/client-type.js';
+import { isClientType, CLIENT_TYPES, type ClientType } from '../../domain/client-type.js';
 import { UnreadableRecordError } from '../../domain/errors.js';
-import type { SessionRecord } from '../../domain/session.js';
-import { AttributeRecord, SessionRecord as SessionRecordPb } from '../../gen/sessionmanager/storage/v1/records.js';
+import type { SessionEvent, SessionEventType } from '../../domain/events.js';
+import type { EndReason, SessionRecord } from '../../domain/session.js';
+import {
+  AttributeRecord,
+  EventRecord,
+  NodeRecord,
+  PresenceEntry,
+  SessionRecord as SessionRecordPb,
+  UserIndexEntry,
+} from '../../gen/sessionmanager/storage/v1/records.js';
 
 /** The schema version written into every record; readers refuse other versions. */
 export const RECORD_VERSION = 1;
@@ -28,8 +36,10 @@ export function encodeSession(rec: SessionRecord): Uint8Array {
       absoluteMs: rec.policy.absoluteMs,
       hitMax: rec.policy.hitMax,
       touchGranularityMs: rec.policy.touchGranularityMs,
+      connectionGraceMs: rec.policy.connectionGraceMs,
     },
     attributeNames: [...rec.attributeNames],
+    connectionLostMs: rec.connectionLostAt,
   }).finish();
 }
 
@@ -63,8 +73,10 @@ export function decodeSession(bytes: Uint8Array): SessionRecord {
       absoluteMs: p.absoluteMs,
       hitMax: p.hitMax,
       touchGranularityMs: p.touchGranularityMs,
+      connectionGraceMs: p.connectionGraceMs,
     },
     attributeNames: m.attributeNames,
+    connectionLostAt: m.connectionLostMs,
   };
 }
 
@@ -83,4 +95,106 @@ export function decodeAttribute(bytes: Uint8Array): { value: Uint8Array; etag: s
   }
   if (m.version !== RECORD_VERSION) throw new UnreadableRecordError(`attribute version ${m.version}`);
   return { value: m.value, etag: m.etag };
+}
+
+/** Encodes a user-index value. */
+export function encodeIndexEntry(rec: SessionRecord): Uint8Array {
+  return UserIndexEntry.encode({
+    version: RECORD_VERSION,
+    clientType: CLIENT_TYPES.indexOf(rec.clientType) + 1,
+    deviceId: rec.deviceId,
+    createTimeMs: rec.createdAt,
+  }).finish();
+}
+
+/** Decodes a user-index value; null when unreadable (the entry is then ignored, not fatal). */
+export function decodeIndexEntry(bytes: Uint8Array): { clientType: ClientType; deviceId: string; createdAt: number } | null {
+  try {
+    const m = UserIndexEntry.decode(bytes);
+    const type = CLIENT_TYPES[m.clientType - 1];
+    if (m.version !== RECORD_VERSION || !type) return null;
+    return { clientType: type, deviceId: m.deviceId, createdAt: m.createTimeMs };
+  } catch {
+    return null;
+  }
+}
+
+/** Encodes a presence value. */
+export function encodePresence(nodeId: string, connections: number, instances: number): Uint8Array {
+  return PresenceEntry.encode({ version: RECORD_VERSION, nodeId, connections, instances }).finish();
+}
+
+/** Decodes a presence value; unreadable values count as present (fail safe for rule 7). */
+export function decodePresence(bytes: Uint8Array): { connections: number; instances: number } {
+  try {
+    const m = PresenceEntry.decode(bytes);
+    return { connections: m.connections, instances: m.instances };
+  } catch {
+    return { connections: 1, instances: 1 };
+  }
+}
+
+/** Encodes a node registration. */
+export function encodeNode(nodeId: string, startTime: number, configVersion: string): Uint8Array {
+  return NodeRecord.encode({ version: RECORD_VERSION, nodeId, startTimeMs: startTime, configVersion }).finish();
+}
+
+/** Decodes a node registration. */
+export function decodeNode(bytes: Uint8Array): { nodeId: string; startTime: number; configVersion: string } | null {
+  try {
+    const m = NodeRecord.decode(bytes);
+    return { nodeId: m.nodeId, startTime: m.startTimeMs, configVersion: m.configVersion };
+  } catch {
+    return null;
+  }
+}
+
+const EVENT_TYPES: readonly SessionEventType[] = ['CREATED', 'ENDED', 'REPLACED', 'REAUTHENTICATED'];
+const END_REASONS: readonly EndReason[] = [
+  'LOGGED_OUT',
+  'EXPIRED_IDLE',
+  'EXPIRED_SINGLE_REQUEST',
+  'EXPIRED_ABSOLUTE',
+  'CONNECTION_LOST',
+  'REVOKED',
+  'REPLACED',
+  'HIT_LIMIT',
+];
+
+/** Encodes a lifecycle event. */
+export function encodeEvent(e: SessionEvent): Uint8Array {
+  return EventRecord.encode({
+    version: RECORD_VERSION,
+    type: EVENT_TYPES.indexOf(e.type) + 1,
+    endReason: e.endReason ? END_REASONS.indexOf(e.endReason) + 1 : 0,
+    site: e.site,
+    user: e.user,
+    clientType: CLIENT_TYPES.indexOf(e.clientType) + 1,
+    sessionRef: e.sessionRef,
+    successorRef: e.successorRef ?? '',
+    timeMs: e.time,
+  }).finish();
+}
+
+/** Decodes a lifecycle event; null when unreadable. */
+export function decodeEvent(bytes: Uint8Array): SessionEvent | null {
+  try {
+    const m = EventRecord.decode(bytes);
+    const type = EVENT_TYPES[m.type - 1];
+    const clientType = CLIENT_TYPES[m.clientType - 1];
+    if (m.version !== RECORD_VERSION || !type || !clientType) return null;
+    const endReason = END_REASONS[m.endReason - 1];
+    return {
+      type,
+      ...(endReason ? { endReason } : {}),
+      site: m.site,
+      user: m.user,
+      clientType,
+      sessionRef: m.sessionRef,
+      ...(m.successorRef ? { successorRef: m.successorRef } : {}),
+      time: m.timeMs,
+    };
+  } catch {
+    return null;
+  }
 }

@@ -5,6 +5,11 @@
  *   <prefix>s/<hash>                 session record
  *   <prefix>a/<hash>/<name>          one attribute
  *   <prefix>u/<site>/<user>/<hash>   user index (one session per user, per-user limits)
+ *   <prefix>p/<hash>/<node>          presence of a session on one node (under the node lease)
+ *   <prefix>n/<node>                 node registration (under the node lease)
+ *   <prefix>e/<id>                   lifecycle event (under a retention lease)
+ *   <prefix>m/last-create            touched by every login; guards the cluster-wide session cap
+ *   <prefix>election/scavenger/...   scavenger election (etcd3 Election)
  */
 export class Keys {
   readonly prefix: string;
@@ -45,6 +50,49 @@ export class Keys {
 
   userIndex(site: string, user: string, hash: string): string {
     return `${this.userSessions(site, user)}${hash}`;
+  }
+
+  /** Prefix of all presence keys. */
+  presenceAll(): string {
+    return `${this.prefix}p/`;
+  }
+
+  presence(hash: string): string {
+    return `${this.prefix}p/${hash}/`;
+  }
+
+  presenceKey(hash: string, nodeId: string): string {
+    return `${this.prefix}p/${hash}/${encodeURIComponent(nodeId)}`;
+  }
+
+  /** Splits a presence key into session hash and node id, or null for other keys. */
+  parsePresenceKey(key: string): { hash: string; nodeId: string } | null {
+    const p = this.presenceAll();
+    if (!key.startsWith(p)) return null;
+    const rest = key.slice(p.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0) return null;
+    return { hash: rest.slice(0, slash), nodeId: decodeURIComponent(rest.slice(slash + 1)) };
+  }
+
+  nodes(): string {
+    return `${this.prefix}n/`;
+  }
+
+  node(nodeId: string): string {
+    return `${this.prefix}n/${encodeURIComponent(nodeId)}`;
+  }
+
+  events(): string {
+    return `${this.prefix}e/`;
+  }
+
+  event(id: string): string {
+    return `${this.prefix}e/${id}`;
+  }
+
+  lastCreate(): string {
+    return `${this.prefix}m/last-create`;
   }
 }
 

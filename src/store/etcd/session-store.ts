@@ -1,14 +1,54 @@
-import type { IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
-import { AttributeExistsError, AttributeNotFoundError, EtagMismatchError } from '../../domain/errors.js';
-import type { AttributeCondition, CasResult, SessionStore, StoredAttribute, StoredSession } from '../../domain/ports.js';
-import type { SessionRecord } from '../../domain/session.js';
+import { randomBytes } from 'node:crypto';
+import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { Clock } from '../../domain/clock.js';
+import {
+  AttributeExistsError,
+  AttributeNotFoundError,
+  ConcurrentUpdateError,
+  EtagMismatchError,
+  SessionLimitReachedError,
+} from '../../domain/errors.js';
+import type { SessionEvent } from '../../domain/events.js';
+import type { ExistingSession } from '../../domain/login.js';
+import type {
+  AttributeCondition,
+  CasResult,
+  EndItem,
+  Fence,
+  FencedResult,
+  LoginRequest,
+  SessionStore,
+  StoredAttribute,
+  StoredSession,
+} from '../../domain/ports.js';
+import type { EndReason, SessionRecord } from '../../domain/session.js';
 import type { EtcdGateway } from './client.js';
-import { decodeAttribute, decodeSession, encodeAttribute, encodeSession } from './codec.js';
+import {
+  decodeAttribute,
+  decodeIndexEntry,
+  decodeSession,
+  encodeAttribute,
+  encodeEvent,
+  encodeIndexEntry,
+  encodeSession,
+} from './codec.js';
 import { LeaseGoneError } from './errors.js';
 import { prefixEnd, type Keys } from './keys.js';
 import type { LeaseBuckets } from './lease-buckets.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
+
+/** Most sessions ended by one fenced txn: 5 ops each stays under etcd's default --max-txn-ops (128). */
+export const FENCED_BATCH = 24;
+/** Attempts of a login against racing logins of the same user before CONCURRENT_UPDATE. */
+const LOGIN_ATTEMPTS = 16;
+
+/** Options of EtcdSessionStore. */
+export interface EtcdSessionStoreOptions {
+  /** How long lifecycle events are kept (read at every write, so config reloads apply). Required. */
+  eventRetentionMs: () => number;
+  clock: Clock;
+}
 
 /** Builds a StoredSession from an etcd key-value of a session record. */
 export function storedFromKv(hash: string, kv: IKeyValue): StoredSession {
@@ -31,7 +71,245 @@ export class EtcdSessionStore implements SessionStore {
     private readonly etcd: EtcdGateway,
     private readonly keys: Keys,
     private readonly leases: LeaseBuckets,
+    private readonly options: EtcdSessionStoreOptions,
   ) {}
+
+  /** An op that writes one lifecycle event under the retention lease. */
+  private async eventOp(e: Omit<SessionEvent, 'time'>): Promise<IRequestOp> {
+    const lease = await this.leases.leaseFor(this.options.eventRetentionMs(), 1);
+    const id = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(6).toString('base64url')}`;
+    return { request_put: { key: b(this.keys.event(id)), value: Buffer.from(encodeEvent({ ...e, time: this.options.clock.now() })), lease } };
+  }
+
+  /** Ops that delete every key of a session and record why it ended. */
+  private async endOps(s: StoredSession, reason: EndReason, successorRef?: string): Promise<IRequestOp[]> {
+    const attrs = this.keys.attributes(s.hash);
+    const presence = this.keys.presence(s.hash);
+    return [
+      { request_delete_range: { key: b(this.keys.session(s.hash)) } },
+      { request_delete_range: { key: b(attrs), range_end: prefixEnd(attrs) } },
+      { request_delete_range: { key: b(this.keys.userIndex(s.rec.site, s.rec.user, s.hash)) } },
+      { request_delete_range: { key: b(presence), range_end: prefixEnd(presence) } },
+      await this.eventOp({
+        type: reason === 'REPLACED' ? 'REPLACED' : 'ENDED',
+        endReason: reason,
+        site: s.rec.site,
+        user: s.rec.user,
+        clientType: s.rec.clientType,
+        sessionRef: s.hash,
+        ...(successorRef ? { successorRef } : {}),
+      }),
+    ];
+  }
+
+  /** Ops that write a new session's keys (record, user index, attributes) on one lease. */
+  private createOps(hash: string, rec: SessionRecord, attrs: Iterable<[string, Uint8Array]>, etags: ReadonlyMap<string, string>, lease: string): IRequestOp[] {
+    const ops: IRequestOp[] = [
+      { request_put: { key: b(this.keys.session(hash)), value: Buffer.from(encodeSession(rec)), lease } },
+      { request_put: { key: b(this.keys.userIndex(rec.site, rec.user, hash)), value: Buffer.from(encodeIndexEntry(rec)), lease } },
+    ];
+    for (const [name, v] of attrs) {
+      ops.push({ request_put: { key: b(this.keys.attribute(hash, name)), value: Buffer.from(encodeAttribute(v, etags.get(name) ?? '')), lease } });
+    }
+    return ops;
+  }
+
+  async login(req: LoginRequest): Promise<{ session: StoredSession; ended: readonly EndItem[] }> {
+    const { rec } = req;
+    const indexPrefix = this.keys.userSessions(rec.site, rec.user);
+    for (let attempt = 0; attempt < LOGIN_ATTEMPTS; attempt++) {
+      // Phase 1: one consistent snapshot of the user's index, the create marker and the session count.
+      const snap = await this.etcd.txn(
+        {
+          compare: [],
+          success: [
+            { request_range: { key: b(indexPrefix), range_end: prefixEnd(indexPrefix) } },
+            { request_range: { key: b(this.keys.lastCreate()) } },
+            ...(req.maxSessions > 0
+              ? [{ request_range: { key: b(this.keys.sessions()), range_end: prefixEnd(this.keys.sessions()), count_only: true } }]
+              : []),
+          ],
+          failure: [],
+        },
+        'u',
+      );
+      const rev = Number(snap.header.revision);
+      const indexKvs = snap.responses[0]!.response_range.kvs;
+      const lastCreateMod = Number(snap.responses[1]!.response_range.kvs[0]?.mod_revision ?? 0);
+      const count = req.maxSessions > 0 ? Number(snap.responses[2]!.response_range.count) : 0;
+
+      // Phase 2: each existing session's record and presence, at the same revision.
+      const existing: Array<ExistingSession & { s: StoredSession | null }> = [];
+      await Promise.all(
+        indexKvs.map(async (kv) => {
+          const hash = kv.key.toString().slice(indexPrefix.length);
+          const entry = decodeIndexEntry(kv.value);
+          if (!entry) return;
+          const presence = this.keys.presence(hash);
+          const r = await this.etcd.txn(
+            {
+              compare: [],
+              success: [
+                { request_range: { key: b(this.keys.session(hash)), revision: rev } },
+                { request_range: { key: b(presence), range_end: prefixEnd(presence), count_only: true, revision: rev } },
+              ],
+              failure: [],
+            },
+            'u',
+          );
+          const recKv = r.responses[0]!.response_range.kvs[0];
+          existing.push({
+            hash,
+            clientType: entry.clientType,
+            deviceId: entry.deviceId,
+            createdAt: entry.createdAt,
+            present: Number(r.responses[1]!.response_range.count) > 0,
+            s: recKv ? storedFromKv(hash, recKv) : null,
+          });
+        }),
+      );
+      const plan = req.plan(existing.filter((e) => e.s));
+      if (plan.kind === 'refuse') throw plan.error;
+      const toEnd = plan.end.map((p) => ({ ...existing.find((e) => e.hash === p.hash)!, reason: p.reason }));
+      if (req.maxSessions > 0 && count - toEnd.length + 1 > req.maxSessions) throw new SessionLimitReachedError(req.maxSessions);
+
+      const compare: ICompare[] = [
+        // No login of this user got in since the snapshot (index keys are only ever created by logins).
+        { key: b(indexPrefix), range_end: prefixEnd(indexPrefix), target: 'Create', result: 'Less', create_revision: rev + 1 },
+        { key: b(this.keys.session(req.hash)), target: 'Create', result: 'Equal', create_revision: 0 },
+      ];
+      if (req.maxSessions > 0) compare.push({ key: b(this.keys.lastCreate()), target: 'Mod', result: 'Equal', mod_revision: lastCreateMod });
+      const ops: IRequestOp[] = [];
+      for (const e of toEnd) {
+        compare.push({ key: b(this.keys.session(e.hash)), target: 'Create', result: 'Equal', create_revision: e.s!.createRevision });
+        if (!e.present) {
+          // Replacing requires that no presence appeared meanwhile (SPEC rule 7).
+          const presence = this.keys.presence(e.hash);
+          compare.push({ key: b(presence), range_end: prefixEnd(presence), target: 'Version', result: 'Equal', version: 0 });
+        }
+        ops.push(...(await this.endOps(e.s!, e.reason, req.hash)));
+      }
+      const created = await this.withLease(req.ttlMs, 2 + req.attributes.size, async (lease) => {
+        const r = await this.etcd.txn(
+          {
+            compare,
+            success: [
+              ...ops,
+              ...this.createOps(req.hash, rec, req.attributes, req.etags, lease),
+              { request_put: { key: b(this.keys.lastCreate()), value: Buffer.alloc(0) } },
+              await this.eventOp({ type: 'CREATED', site: rec.site, user: rec.user, clientType: rec.clientType, sessionRef: req.hash }),
+            ],
+            failure: [],
+          },
+          's',
+        );
+        if (!r.succeeded) return null;
+        const rev2 = Number(r.header.revision);
+        return { hash: req.hash, rec, modRevision: rev2, createRevision: rev2, lease };
+      });
+      if (created) return { session: created, ended: toEnd.map((e) => ({ s: e.s!, reason: e.reason })) };
+    }
+    throw new ConcurrentUpdateError();
+  }
+
+  async end(s: StoredSession, reason: EndReason): Promise<boolean> {
+    const r = await this.etcd.txn(
+      {
+        compare: [{ key: b(this.keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.createRevision }],
+        success: await this.endOps(s, reason),
+        failure: [],
+      },
+      's',
+    );
+    return r.succeeded;
+  }
+
+  async endFenced(items: readonly EndItem[], fence: Fence): Promise<FencedResult> {
+    const ended: EndItem[] = [];
+    let changed = 0;
+    for (let i = 0; i < items.length; i += FENCED_BATCH) {
+      const batch = items.slice(i, i + FENCED_BATCH);
+      // One outer txn fenced on leadership; each session a nested txn guarded by its mod revision, so a
+      // session touched a moment ago survives without failing the rest of the batch.
+      const nested: IRequestOp[] = [];
+      for (const it of batch) {
+        nested.push({
+          request_txn: {
+            compare: [{ key: b(this.keys.session(it.s.hash)), target: 'Mod', result: 'Equal', mod_revision: it.s.modRevision }],
+            success: await this.endOps(it.s, it.reason),
+            failure: [],
+          },
+        });
+      }
+      const r = await this.etcd.txn(
+        {
+          compare: [{ key: b(fence.key), target: 'Create', result: 'Equal', create_revision: fence.createRevision }],
+          success: nested,
+          failure: [],
+        },
+        's',
+      );
+      if (!r.succeeded) return { ended, changed, fencedOut: true };
+      batch.forEach((it, j) => {
+        if (r.responses[j]?.response_txn?.succeeded) ended.push(it);
+        else changed++;
+      });
+    }
+    return { ended, changed, fencedOut: false };
+  }
+
+  async reauthenticate(old: StoredSession, newHash: string, next: SessionRecord, ttlMs: number): Promise<StoredSession | null> {
+    const attrsPrefix = this.keys.attributes(old.hash);
+    const read = await this.etcd.range({ key: b(attrsPrefix), range_end: prefixEnd(attrsPrefix) }, 'a');
+    const rev = Number(read.header.revision);
+    const attrs: Array<[string, Uint8Array]> = [];
+    const etags = new Map<string, string>();
+    for (const kv of read.kvs) {
+      const name = decodeURIComponent(kv.key.toString().slice(attrsPrefix.length));
+      const a = decodeAttribute(kv.value);
+      attrs.push([name, a.value]);
+      etags.set(name, a.etag);
+    }
+    const attributeNames = attrs.map(([n]) => n);
+    const rec: SessionRecord = { ...next, attributeNames };
+    return this.withLease(ttlMs, 2 + attrs.length, async (lease) => {
+      const endOps = await this.endOps(old, 'LOGGED_OUT');
+      endOps.pop(); // the REAUTHENTICATED event below replaces the ENDED one
+      const r = await this.etcd.txn(
+        {
+          compare: [
+            { key: b(this.keys.session(old.hash)), target: 'Mod', result: 'Equal', mod_revision: old.modRevision },
+            // No attribute changed since they were copied.
+            { key: b(attrsPrefix), range_end: prefixEnd(attrsPrefix), target: 'Mod', result: 'Less', mod_revision: rev + 1 },
+            { key: b(this.keys.session(newHash)), target: 'Create', result: 'Equal', create_revision: 0 },
+          ],
+          success: [
+            ...endOps,
+            ...this.createOps(newHash, rec, attrs, etags, lease),
+            await this.eventOp({
+              type: 'REAUTHENTICATED',
+              site: rec.site,
+              user: rec.user,
+              clientType: rec.clientType,
+              sessionRef: old.hash,
+              successorRef: newHash,
+            }),
+          ],
+          failure: [],
+        },
+        's',
+      );
+      if (!r.succeeded) return null;
+      const rev2 = Number(r.header.revision);
+      return { hash: newHash, rec, modRevision: rev2, createRevision: rev2, lease };
+    });
+  }
+
+  async userSessions(site: string, user: string): Promise<string[]> {
+    const prefix = this.keys.userSessions(site, user);
+    const r = await this.etcd.range({ key: b(prefix), range_end: prefixEnd(prefix), keys_only: true }, 'u');
+    return r.kvs.map((kv) => kv.key.toString().slice(prefix.length));
+  }
 
   /** Runs `fn` with a lease for `keys` keys; if etcd says the lease vanished, retries once with a fresh one. */
   private async withLease<T>(ttlMs: number, keys: number, fn: (lease: string) => Promise<T>): Promise<T> {
@@ -43,33 +321,6 @@ export class EtcdSessionStore implements SessionStore {
       this.leases.forget(lease);
       return fn(await this.leases.leaseFor(ttlMs, keys));
     }
-  }
-
-  async create(
-    hash: string,
-    rec: SessionRecord,
-    attributes: ReadonlyMap<string, Uint8Array>,
-    etags: ReadonlyMap<string, string>,
-    ttlMs: number,
-  ): Promise<StoredSession> {
-    const key = this.keys.session(hash);
-    const value = Buffer.from(encodeSession(rec));
-    return this.withLease(ttlMs, 2 + attributes.size, async (lease) => {
-      const ops: IRequestOp[] = [
-        { request_put: { key: b(key), value, lease } },
-        { request_put: { key: b(this.keys.userIndex(rec.site, rec.user, hash)), value: Buffer.alloc(0), lease } },
-      ];
-      for (const [name, v] of attributes) {
-        ops.push({ request_put: { key: b(this.keys.attribute(hash, name)), value: Buffer.from(encodeAttribute(v, etags.get(name) ?? '')), lease } });
-      }
-      const r = await this.etcd.txn(
-        { compare: [{ key: b(key), target: 'Create', result: 'Equal', create_revision: 0 }], success: ops, failure: [] },
-        's',
-      );
-      if (!r.succeeded) throw new Error('store: session hash collision'); // 256-bit ids: never in practice
-      const rev = Number(r.header.revision);
-      return { hash, rec, modRevision: rev, createRevision: rev, lease };
-    });
   }
 
   async get(hash: string): Promise<{ session: StoredSession | null; revision: number }> {
@@ -95,6 +346,7 @@ export class EtcdSessionStore implements SessionStore {
         // Move every key of the session to the new lease so etcd removes them together.
         ops.push({ request_put: { key: b(key), value, lease } });
         ops.push({ request_put: { key: b(this.keys.userIndex(prev.rec.site, prev.rec.user, prev.hash)), ignore_value: true, lease } });
+        // Presence keys stay on their node's lease: they must vanish with the node.
         for (const name of prev.rec.attributeNames) {
           ops.push({ request_put: { key: b(this.keys.attribute(prev.hash, name)), ignore_value: true, lease } });
         }
@@ -111,24 +363,6 @@ export class EtcdSessionStore implements SessionStore {
       const rev = Number(r.header.revision);
       return { ok: true, session: { ...prev, rec: next, modRevision: rev, lease } };
     });
-  }
-
-  async end(s: StoredSession): Promise<boolean> {
-    const key = this.keys.session(s.hash);
-    const attrs = this.keys.attributes(s.hash);
-    const r = await this.etcd.txn(
-      {
-        compare: [{ key: b(key), target: 'Create', result: 'Equal', create_revision: s.createRevision }],
-        success: [
-          { request_delete_range: { key: b(key) } },
-          { request_delete_range: { key: b(attrs), range_end: prefixEnd(attrs) } },
-          { request_delete_range: { key: b(this.keys.userIndex(s.rec.site, s.rec.user, s.hash)) } },
-        ],
-        failure: [],
-      },
-      's',
-    );
-    return r.succeeded;
   }
 
   async getAttribute(hash: string, name: string): Promise<StoredAttribute | null> {

@@ -1,8 +1,15 @@
-import type { handleUnaryCall, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import type { handleUnaryCall, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { SessionService } from '../../app/session-service.js';
-import type { SessionServiceServer } from '../../gen/sessionmanager/v1/session_service.js';
+import type { SessionCache } from '../../cache/session-cache.js';
+import {
+  AttachResponse_Kind,
+  type AttachRequest,
+  type AttachResponse,
+  type SessionServiceServer,
+} from '../../gen/sessionmanager/v1/session_service.js';
 import { clientTypeFromPb, sessionToPb, verdictToPb } from './convert.js';
 import { toServiceError } from './status.js';
+import type { StreamRegistry } from './streams.js';
 
 /** Observes each finished call (telemetry): method, gRPC code (0 = OK), duration, error reason. */
 export type CallObserver = (method: string, code: number, durationMs: number, reason: string | undefined) => void;
@@ -44,8 +51,23 @@ export function unary<Req, Res>(
 }
 
 /** Builds the SessionService handlers over the application service. */
-export function sessionHandlers(svc: SessionService, gate: ServingGate, observe: CallObserver): SessionServiceServer {
+export function sessionHandlers(
+  svc: SessionService,
+  gate: ServingGate,
+  observe: CallObserver,
+  streams: StreamRegistry,
+  cache: SessionCache,
+): SessionServiceServer {
   const u = <Req, Res>(m: string, fn: (req: Req) => Promise<Res>) => unary<Req, Res>(m, gate, observe, fn);
+  // Attach streams by session, so the stream learns when its session ends on any node.
+  const attached = new Map<string, Set<ServerWritableStream<AttachRequest, AttachResponse>>>();
+  cache.onDelete((hash) => {
+    for (const call of attached.get(hash) ?? []) {
+      call.write({ kind: AttachResponse_Kind.KIND_ENDED, endReason: 0 });
+      call.end();
+    }
+    attached.delete(hash);
+  });
   return {
     createSession: u('CreateSession', async (req) => {
       const r = await svc.create({
@@ -78,5 +100,47 @@ export function sessionHandlers(svc: SessionService, gate: ServingGate, observe:
       await svc.deleteAttribute(req.sessionId, req.name, { etag: req.etag });
       return {};
     }),
+    reauthenticate: u('Reauthenticate', async (req) => {
+      const r = await svc.reauthenticate(req.sessionId, req.user);
+      return { sessionId: r.id, session: sessionToPb(r.view) };
+    }),
+    attach: (call: ServerWritableStream<AttachRequest, AttachResponse>) => {
+      const start = performance.now();
+      const fail = (err: unknown) => {
+        const e = toServiceError(err);
+        observe('Attach', e.code, performance.now() - start, e.reason);
+        call.emit('error', e);
+      };
+      try {
+        gate();
+        streams.add(call as ServerWritableStream<unknown, unknown>);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      svc.attach(call.request.sessionId, call.request.instanceId).then(
+        (att) => {
+          let set = attached.get(att.hash);
+          if (!set) attached.set(att.hash, (set = new Set()));
+          set.add(call);
+          let closed = false;
+          const close = () => {
+            if (closed) return;
+            closed = true;
+            attached.get(att.hash)?.delete(call);
+            if (attached.get(att.hash)?.size === 0) attached.delete(att.hash);
+            observe('Attach', 0, performance.now() - start, undefined);
+            att.detach().catch(() => {});
+          };
+          call.on('cancelled', close);
+          call.on('close', close);
+          call.on('finish', close);
+          call.on('error', close);
+          if (call.cancelled) close();
+          else call.write({ kind: AttachResponse_Kind.KIND_ATTACHED, endReason: 0 });
+        },
+        (err: unknown) => fail(err),
+      );
+    },
   };
 }

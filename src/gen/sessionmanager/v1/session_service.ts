@@ -11,14 +11,25 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Attribute, ClientType, clientTypeFromJSON, clientTypeToJSON, Session } from "./session.js";
+import {
+  Attribute,
+  ClientType,
+  clientTypeFromJSON,
+  clientTypeToJSON,
+  EndReason,
+  endReasonFromJSON,
+  endReasonToJSON,
+  Session,
+} from "./session.js";
 
 export const protobufPackage = "sessionmanager.v1";
 
@@ -188,6 +199,73 @@ export interface DeleteAttributeRequest {
 
 /** DeleteAttributeResponse is empty. */
 export interface DeleteAttributeResponse {
+}
+
+/** ReauthenticateRequest renews a session after a new login of the same user. */
+export interface ReauthenticateRequest {
+  sessionId: string;
+  /** Must equal the session's user. */
+  user: string;
+}
+
+/** ReauthenticateResponse carries the new secret id; the old one no longer works. */
+export interface ReauthenticateResponse {
+  sessionId: string;
+  session?: Session | undefined;
+}
+
+/** AttachRequest opens a connection for a session from one client instance. */
+export interface AttachRequest {
+  sessionId: string;
+  instanceId: string;
+}
+
+/** AttachResponse is one message on an Attach stream. */
+export interface AttachResponse {
+  kind: AttachResponse_Kind;
+  endReason: EndReason;
+}
+
+/** What happened. */
+export enum AttachResponse_Kind {
+  KIND_UNSPECIFIED = 0,
+  /** KIND_ATTACHED - The connection is registered; the session will not idle out while it stays open. */
+  KIND_ATTACHED = 1,
+  /** KIND_ENDED - The session ended; end_reason says why. The stream closes after this. */
+  KIND_ENDED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function attachResponse_KindFromJSON(object: any): AttachResponse_Kind {
+  switch (object) {
+    case 0:
+    case "KIND_UNSPECIFIED":
+      return AttachResponse_Kind.KIND_UNSPECIFIED;
+    case 1:
+    case "KIND_ATTACHED":
+      return AttachResponse_Kind.KIND_ATTACHED;
+    case 2:
+    case "KIND_ENDED":
+      return AttachResponse_Kind.KIND_ENDED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return AttachResponse_Kind.UNRECOGNIZED;
+  }
+}
+
+export function attachResponse_KindToJSON(object: AttachResponse_Kind): string {
+  switch (object) {
+    case AttachResponse_Kind.KIND_UNSPECIFIED:
+      return "KIND_UNSPECIFIED";
+    case AttachResponse_Kind.KIND_ATTACHED:
+      return "KIND_ATTACHED";
+    case AttachResponse_Kind.KIND_ENDED:
+      return "KIND_ENDED";
+    case AttachResponse_Kind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 function createBaseCreateSessionRequest(): CreateSessionRequest {
@@ -1651,6 +1729,368 @@ export const DeleteAttributeResponse: MessageFns<DeleteAttributeResponse> = {
   },
 };
 
+function createBaseReauthenticateRequest(): ReauthenticateRequest {
+  return { sessionId: "", user: "" };
+}
+
+export const ReauthenticateRequest: MessageFns<ReauthenticateRequest> = {
+  encode(message: ReauthenticateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.user !== "") {
+      writer.uint32(18).string(message.user);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReauthenticateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReauthenticateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReauthenticateRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+    };
+  },
+
+  toJSON(message: ReauthenticateRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReauthenticateRequest>, I>>(base?: I): ReauthenticateRequest {
+    return ReauthenticateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReauthenticateRequest>, I>>(object: I): ReauthenticateRequest {
+    const message = createBaseReauthenticateRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.user = object.user ?? "";
+    return message;
+  },
+};
+
+function createBaseReauthenticateResponse(): ReauthenticateResponse {
+  return { sessionId: "", session: undefined };
+}
+
+export const ReauthenticateResponse: MessageFns<ReauthenticateResponse> = {
+  encode(message: ReauthenticateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.session !== undefined) {
+      Session.encode(message.session, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReauthenticateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReauthenticateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.session = Session.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReauthenticateResponse {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      session: isSet(object.session) ? Session.fromJSON(object.session) : undefined,
+    };
+  },
+
+  toJSON(message: ReauthenticateResponse): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.session !== undefined) {
+      obj.session = Session.toJSON(message.session);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReauthenticateResponse>, I>>(base?: I): ReauthenticateResponse {
+    return ReauthenticateResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReauthenticateResponse>, I>>(object: I): ReauthenticateResponse {
+    const message = createBaseReauthenticateResponse();
+    message.sessionId = object.sessionId ?? "";
+    message.session = (object.session !== undefined && object.session !== null)
+      ? Session.fromPartial(object.session)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAttachRequest(): AttachRequest {
+  return { sessionId: "", instanceId: "" };
+}
+
+export const AttachRequest: MessageFns<AttachRequest> = {
+  encode(message: AttachRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.instanceId !== "") {
+      writer.uint32(18).string(message.instanceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.instanceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      instanceId: isSet(object.instanceId)
+        ? globalThis.String(object.instanceId)
+        : isSet(object.instance_id)
+        ? globalThis.String(object.instance_id)
+        : "",
+    };
+  },
+
+  toJSON(message: AttachRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.instanceId !== "") {
+      obj.instanceId = message.instanceId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttachRequest>, I>>(base?: I): AttachRequest {
+    return AttachRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachRequest>, I>>(object: I): AttachRequest {
+    const message = createBaseAttachRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.instanceId = object.instanceId ?? "";
+    return message;
+  },
+};
+
+function createBaseAttachResponse(): AttachResponse {
+  return { kind: 0, endReason: 0 };
+}
+
+export const AttachResponse: MessageFns<AttachResponse> = {
+  encode(message: AttachResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.endReason !== 0) {
+      writer.uint32(16).int32(message.endReason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.endReason = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachResponse {
+    return {
+      kind: isSet(object.kind) ? attachResponse_KindFromJSON(object.kind) : 0,
+      endReason: isSet(object.endReason)
+        ? endReasonFromJSON(object.endReason)
+        : isSet(object.end_reason)
+        ? endReasonFromJSON(object.end_reason)
+        : 0,
+    };
+  },
+
+  toJSON(message: AttachResponse): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = attachResponse_KindToJSON(message.kind);
+    }
+    if (message.endReason !== 0) {
+      obj.endReason = endReasonToJSON(message.endReason);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttachResponse>, I>>(base?: I): AttachResponse {
+    return AttachResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachResponse>, I>>(object: I): AttachResponse {
+    const message = createBaseAttachResponse();
+    message.kind = object.kind ?? 0;
+    message.endReason = object.endReason ?? 0;
+    return message;
+  },
+};
+
 /**
  * SessionService logs users in, checks sessions on every request, keeps them alive,
  * holds per-session data and ends sessions.
@@ -1747,6 +2187,32 @@ export const SessionServiceService = {
       Buffer.from(DeleteAttributeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteAttributeResponse => DeleteAttributeResponse.decode(value),
   },
+  /** Re-authenticates a session whose absolute timeout passed: same user, data kept, new session id. */
+  reauthenticate: {
+    path: "/sessionmanager.v1.SessionService/Reauthenticate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReauthenticateRequest): Buffer =>
+      Buffer.from(ReauthenticateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReauthenticateRequest => ReauthenticateRequest.decode(value),
+    responseSerialize: (value: ReauthenticateResponse): Buffer =>
+      Buffer.from(ReauthenticateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReauthenticateResponse => ReauthenticateResponse.decode(value),
+  },
+  /**
+   * Holds a connection for a connection-bound client (desktop, plugin): while the stream is open on
+   * any replica the session never idles out. The server sends ATTACHED first and ENDED when the
+   * session ends; the client ends the stream to detach.
+   */
+  attach: {
+    path: "/sessionmanager.v1.SessionService/Attach" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: AttachRequest): Buffer => Buffer.from(AttachRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttachRequest => AttachRequest.decode(value),
+    responseSerialize: (value: AttachResponse): Buffer => Buffer.from(AttachResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AttachResponse => AttachResponse.decode(value),
+  },
 } as const;
 
 export interface SessionServiceServer extends UntypedServiceImplementation {
@@ -1766,6 +2232,14 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
   setAttribute: handleUnaryCall<SetAttributeRequest, SetAttributeResponse>;
   /** Deletes one attribute, optionally conditional on its etag. */
   deleteAttribute: handleUnaryCall<DeleteAttributeRequest, DeleteAttributeResponse>;
+  /** Re-authenticates a session whose absolute timeout passed: same user, data kept, new session id. */
+  reauthenticate: handleUnaryCall<ReauthenticateRequest, ReauthenticateResponse>;
+  /**
+   * Holds a connection for a connection-bound client (desktop, plugin): while the stream is open on
+   * any replica the session never idles out. The server sends ATTACHED first and ENDED when the
+   * session ends; the client ends the stream to detach.
+   */
+  attach: handleServerStreamingCall<AttachRequest, AttachResponse>;
 }
 
 export interface SessionServiceClient extends Client {
@@ -1897,6 +2371,33 @@ export interface SessionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteAttributeResponse) => void,
   ): ClientUnaryCall;
+  /** Re-authenticates a session whose absolute timeout passed: same user, data kept, new session id. */
+  reauthenticate(
+    request: ReauthenticateRequest,
+    callback: (error: ServiceError | null, response: ReauthenticateResponse) => void,
+  ): ClientUnaryCall;
+  reauthenticate(
+    request: ReauthenticateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReauthenticateResponse) => void,
+  ): ClientUnaryCall;
+  reauthenticate(
+    request: ReauthenticateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReauthenticateResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Holds a connection for a connection-bound client (desktop, plugin): while the stream is open on
+   * any replica the session never idles out. The server sends ATTACHED first and ENDED when the
+   * session ends; the client ends the stream to detach.
+   */
+  attach(request: AttachRequest, options?: Partial<CallOptions>): ClientReadableStream<AttachResponse>;
+  attach(
+    request: AttachRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<AttachResponse>;
 }
 
 export const SessionServiceClient = makeGenericClientConstructor(

@@ -21,6 +21,7 @@ export interface PolicySnapshot {
   /** 0 = unlimited. */
   hitMax: number;
   touchGranularityMs: number;
+  connectionGraceMs: number;
 }
 
 /** SessionRecord is a session as stored in etcd under the hash of its id. */
@@ -41,6 +42,52 @@ export interface SessionRecord {
   absoluteDeadlineMs: number;
   policy?: PolicySnapshot | undefined;
   attributeNames: string[];
+  /** Connection-bound sessions: when the last connection was seen to go (0 = attached now). */
+  connectionLostMs: number;
+}
+
+/**
+ * UserIndexEntry is the value of a user-index key: enough to apply per-user rules without reading
+ * every session record.
+ */
+export interface UserIndexEntry {
+  version: number;
+  clientType: number;
+  deviceId: string;
+  createTimeMs: number;
+}
+
+/** PresenceEntry is the value of a presence key (one per session and node, under the node lease). */
+export interface PresenceEntry {
+  version: number;
+  nodeId: string;
+  /** Open Attach streams on that node. */
+  connections: number;
+  /** Instances that heart-beat within the presence grace on that node. */
+  instances: number;
+}
+
+/** NodeRecord is a replica's registration, under its node lease. */
+export interface NodeRecord {
+  version: number;
+  nodeId: string;
+  startTimeMs: number;
+  configVersion: string;
+}
+
+/** EventRecord is one lifecycle event, kept for the retention window. */
+export interface EventRecord {
+  version: number;
+  /** sessionmanager.v1.EventType number. */
+  type: number;
+  /** sessionmanager.v1.EndReason number. */
+  endReason: number;
+  site: string;
+  user: string;
+  clientType: number;
+  sessionRef: string;
+  successorRef: string;
+  timeMs: number;
 }
 
 /** AttributeRecord is one attribute value as stored in etcd. */
@@ -52,7 +99,7 @@ export interface AttributeRecord {
 }
 
 function createBasePolicySnapshot(): PolicySnapshot {
-  return { idleMs: 0, singleRequestMs: 0, absoluteMs: 0, hitMax: 0, touchGranularityMs: 0 };
+  return { idleMs: 0, singleRequestMs: 0, absoluteMs: 0, hitMax: 0, touchGranularityMs: 0, connectionGraceMs: 0 };
 }
 
 export const PolicySnapshot: MessageFns<PolicySnapshot> = {
@@ -71,6 +118,9 @@ export const PolicySnapshot: MessageFns<PolicySnapshot> = {
     }
     if (message.touchGranularityMs !== 0) {
       writer.uint32(40).int64(message.touchGranularityMs);
+    }
+    if (message.connectionGraceMs !== 0) {
+      writer.uint32(48).int64(message.connectionGraceMs);
     }
     return writer;
   },
@@ -128,6 +178,14 @@ export const PolicySnapshot: MessageFns<PolicySnapshot> = {
             message.touchGranularityMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.connectionGraceMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -167,6 +225,11 @@ export const PolicySnapshot: MessageFns<PolicySnapshot> = {
         : isSet(object.touch_granularity_ms)
         ? globalThis.Number(object.touch_granularity_ms)
         : 0,
+      connectionGraceMs: isSet(object.connectionGraceMs)
+        ? globalThis.Number(object.connectionGraceMs)
+        : isSet(object.connection_grace_ms)
+        ? globalThis.Number(object.connection_grace_ms)
+        : 0,
     };
   },
 
@@ -187,6 +250,9 @@ export const PolicySnapshot: MessageFns<PolicySnapshot> = {
     if (message.touchGranularityMs !== 0) {
       obj.touchGranularityMs = Math.round(message.touchGranularityMs);
     }
+    if (message.connectionGraceMs !== 0) {
+      obj.connectionGraceMs = Math.round(message.connectionGraceMs);
+    }
     return obj;
   },
 
@@ -200,6 +266,7 @@ export const PolicySnapshot: MessageFns<PolicySnapshot> = {
     message.absoluteMs = object.absoluteMs ?? 0;
     message.hitMax = object.hitMax ?? 0;
     message.touchGranularityMs = object.touchGranularityMs ?? 0;
+    message.connectionGraceMs = object.connectionGraceMs ?? 0;
     return message;
   },
 };
@@ -218,6 +285,7 @@ function createBaseSessionRecord(): SessionRecord {
     absoluteDeadlineMs: 0,
     policy: undefined,
     attributeNames: [],
+    connectionLostMs: 0,
   };
 }
 
@@ -258,6 +326,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     }
     for (const v of message.attributeNames) {
       writer.uint32(98).string(v!);
+    }
+    if (message.connectionLostMs !== 0) {
+      writer.uint32(104).int64(message.connectionLostMs);
     }
     return writer;
   },
@@ -371,6 +442,14 @@ export const SessionRecord: MessageFns<SessionRecord> = {
             message.attributeNames.push(reader.string());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.connectionLostMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -425,6 +504,11 @@ export const SessionRecord: MessageFns<SessionRecord> = {
         : globalThis.Array.isArray(object?.attribute_names)
         ? object.attribute_names.map((e: any) => globalThis.String(e))
         : [],
+      connectionLostMs: isSet(object.connectionLostMs)
+        ? globalThis.Number(object.connectionLostMs)
+        : isSet(object.connection_lost_ms)
+        ? globalThis.Number(object.connection_lost_ms)
+        : 0,
     };
   },
 
@@ -466,6 +550,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     if (message.attributeNames?.length) {
       obj.attributeNames = message.attributeNames;
     }
+    if (message.connectionLostMs !== 0) {
+      obj.connectionLostMs = Math.round(message.connectionLostMs);
+    }
     return obj;
   },
 
@@ -488,6 +575,613 @@ export const SessionRecord: MessageFns<SessionRecord> = {
       ? PolicySnapshot.fromPartial(object.policy)
       : undefined;
     message.attributeNames = object.attributeNames?.map((e) => e) || [];
+    message.connectionLostMs = object.connectionLostMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseUserIndexEntry(): UserIndexEntry {
+  return { version: 0, clientType: 0, deviceId: "", createTimeMs: 0 };
+}
+
+export const UserIndexEntry: MessageFns<UserIndexEntry> = {
+  encode(message: UserIndexEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    if (message.clientType !== 0) {
+      writer.uint32(16).int32(message.clientType);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(26).string(message.deviceId);
+    }
+    if (message.createTimeMs !== 0) {
+      writer.uint32(32).int64(message.createTimeMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserIndexEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserIndexEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.clientType = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.createTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserIndexEntry {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      clientType: isSet(object.clientType)
+        ? globalThis.Number(object.clientType)
+        : isSet(object.client_type)
+        ? globalThis.Number(object.client_type)
+        : 0,
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      createTimeMs: isSet(object.createTimeMs)
+        ? globalThis.Number(object.createTimeMs)
+        : isSet(object.create_time_ms)
+        ? globalThis.Number(object.create_time_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: UserIndexEntry): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.clientType !== 0) {
+      obj.clientType = Math.round(message.clientType);
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.createTimeMs !== 0) {
+      obj.createTimeMs = Math.round(message.createTimeMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UserIndexEntry>, I>>(base?: I): UserIndexEntry {
+    return UserIndexEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UserIndexEntry>, I>>(object: I): UserIndexEntry {
+    const message = createBaseUserIndexEntry();
+    message.version = object.version ?? 0;
+    message.clientType = object.clientType ?? 0;
+    message.deviceId = object.deviceId ?? "";
+    message.createTimeMs = object.createTimeMs ?? 0;
+    return message;
+  },
+};
+
+function createBasePresenceEntry(): PresenceEntry {
+  return { version: 0, nodeId: "", connections: 0, instances: 0 };
+}
+
+export const PresenceEntry: MessageFns<PresenceEntry> = {
+  encode(message: PresenceEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.connections !== 0) {
+      writer.uint32(24).int32(message.connections);
+    }
+    if (message.instances !== 0) {
+      writer.uint32(32).int32(message.instances);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PresenceEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePresenceEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.connections = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.instances = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PresenceEntry {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      connections: isSet(object.connections) ? globalThis.Number(object.connections) : 0,
+      instances: isSet(object.instances) ? globalThis.Number(object.instances) : 0,
+    };
+  },
+
+  toJSON(message: PresenceEntry): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.connections !== 0) {
+      obj.connections = Math.round(message.connections);
+    }
+    if (message.instances !== 0) {
+      obj.instances = Math.round(message.instances);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PresenceEntry>, I>>(base?: I): PresenceEntry {
+    return PresenceEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PresenceEntry>, I>>(object: I): PresenceEntry {
+    const message = createBasePresenceEntry();
+    message.version = object.version ?? 0;
+    message.nodeId = object.nodeId ?? "";
+    message.connections = object.connections ?? 0;
+    message.instances = object.instances ?? 0;
+    return message;
+  },
+};
+
+function createBaseNodeRecord(): NodeRecord {
+  return { version: 0, nodeId: "", startTimeMs: 0, configVersion: "" };
+}
+
+export const NodeRecord: MessageFns<NodeRecord> = {
+  encode(message: NodeRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(18).string(message.nodeId);
+    }
+    if (message.startTimeMs !== 0) {
+      writer.uint32(24).int64(message.startTimeMs);
+    }
+    if (message.configVersion !== "") {
+      writer.uint32(34).string(message.configVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.startTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.configVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeRecord {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      startTimeMs: isSet(object.startTimeMs)
+        ? globalThis.Number(object.startTimeMs)
+        : isSet(object.start_time_ms)
+        ? globalThis.Number(object.start_time_ms)
+        : 0,
+      configVersion: isSet(object.configVersion)
+        ? globalThis.String(object.configVersion)
+        : isSet(object.config_version)
+        ? globalThis.String(object.config_version)
+        : "",
+    };
+  },
+
+  toJSON(message: NodeRecord): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.startTimeMs !== 0) {
+      obj.startTimeMs = Math.round(message.startTimeMs);
+    }
+    if (message.configVersion !== "") {
+      obj.configVersion = message.configVersion;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeRecord>, I>>(base?: I): NodeRecord {
+    return NodeRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeRecord>, I>>(object: I): NodeRecord {
+    const message = createBaseNodeRecord();
+    message.version = object.version ?? 0;
+    message.nodeId = object.nodeId ?? "";
+    message.startTimeMs = object.startTimeMs ?? 0;
+    message.configVersion = object.configVersion ?? "";
+    return message;
+  },
+};
+
+function createBaseEventRecord(): EventRecord {
+  return {
+    version: 0,
+    type: 0,
+    endReason: 0,
+    site: "",
+    user: "",
+    clientType: 0,
+    sessionRef: "",
+    successorRef: "",
+    timeMs: 0,
+  };
+}
+
+export const EventRecord: MessageFns<EventRecord> = {
+  encode(message: EventRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    if (message.type !== 0) {
+      writer.uint32(16).int32(message.type);
+    }
+    if (message.endReason !== 0) {
+      writer.uint32(24).int32(message.endReason);
+    }
+    if (message.site !== "") {
+      writer.uint32(34).string(message.site);
+    }
+    if (message.user !== "") {
+      writer.uint32(42).string(message.user);
+    }
+    if (message.clientType !== 0) {
+      writer.uint32(48).int32(message.clientType);
+    }
+    if (message.sessionRef !== "") {
+      writer.uint32(58).string(message.sessionRef);
+    }
+    if (message.successorRef !== "") {
+      writer.uint32(66).string(message.successorRef);
+    }
+    if (message.timeMs !== 0) {
+      writer.uint32(72).int64(message.timeMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.type = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.endReason = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.clientType = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sessionRef = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.successorRef = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.timeMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventRecord {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      type: isSet(object.type) ? globalThis.Number(object.type) : 0,
+      endReason: isSet(object.endReason)
+        ? globalThis.Number(object.endReason)
+        : isSet(object.end_reason)
+        ? globalThis.Number(object.end_reason)
+        : 0,
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      clientType: isSet(object.clientType)
+        ? globalThis.Number(object.clientType)
+        : isSet(object.client_type)
+        ? globalThis.Number(object.client_type)
+        : 0,
+      sessionRef: isSet(object.sessionRef)
+        ? globalThis.String(object.sessionRef)
+        : isSet(object.session_ref)
+        ? globalThis.String(object.session_ref)
+        : "",
+      successorRef: isSet(object.successorRef)
+        ? globalThis.String(object.successorRef)
+        : isSet(object.successor_ref)
+        ? globalThis.String(object.successor_ref)
+        : "",
+      timeMs: isSet(object.timeMs)
+        ? globalThis.Number(object.timeMs)
+        : isSet(object.time_ms)
+        ? globalThis.Number(object.time_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: EventRecord): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.type !== 0) {
+      obj.type = Math.round(message.type);
+    }
+    if (message.endReason !== 0) {
+      obj.endReason = Math.round(message.endReason);
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.clientType !== 0) {
+      obj.clientType = Math.round(message.clientType);
+    }
+    if (message.sessionRef !== "") {
+      obj.sessionRef = message.sessionRef;
+    }
+    if (message.successorRef !== "") {
+      obj.successorRef = message.successorRef;
+    }
+    if (message.timeMs !== 0) {
+      obj.timeMs = Math.round(message.timeMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EventRecord>, I>>(base?: I): EventRecord {
+    return EventRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EventRecord>, I>>(object: I): EventRecord {
+    const message = createBaseEventRecord();
+    message.version = object.version ?? 0;
+    message.type = object.type ?? 0;
+    message.endReason = object.endReason ?? 0;
+    message.site = object.site ?? "";
+    message.user = object.user ?? "";
+    message.clientType = object.clientType ?? 0;
+    message.sessionRef = object.sessionRef ?? "";
+    message.successorRef = object.successorRef ?? "";
+    message.timeMs = object.timeMs ?? 0;
     return message;
   },
 };

@@ -1,0 +1,89 @@
+import { EventEmitter } from 'node:events';
+import type { Lease } from 'etcd3';
+import type { EtcdGateway } from '../store/etcd/client.js';
+import { encodeNode } from '../store/etcd/codec.js';
+import type { Keys } from '../store/etcd/keys.js';
+
+/** Options of NodeRegistry. */
+export interface NodeRegistryOptions {
+  nodeId: string;
+  /** Node lease TTL in seconds (kept alive); presence of a dead node vanishes after it. Default 10. */
+  ttlSeconds?: number;
+  startTime: number;
+  configVersion: () => string;
+  /** Delay between attempts to re-acquire a lost lease. Default 500 ms. */
+  retryDelayMs?: number;
+}
+
+/**
+ * NodeRegistry holds this node's lease and registration (ARCHITECTURE decision 3). Losing the lease
+ * (etcd unreachable past the TTL) is not stopping: it emits 'lost', then re-acquires a lease,
+ * re-registers and emits 'renewed' (lease id) so presence keys can be re-published.
+ */
+export class NodeRegistry extends EventEmitter {
+  private lease: Lease | undefined;
+  private leaseIdValue = '0';
+  private stopped = false;
+  private readonly ttl: number;
+
+  constructor(
+    private readonly etcd: EtcdGateway,
+    private readonly keys: Keys,
+    private readonly options: NodeRegistryOptions,
+  ) {
+    super();
+    this.ttl = options.ttlSeconds ?? 10;
+    if (!Number.isInteger(this.ttl) || this.ttl < 2) throw new Error('node-registry: ttlSeconds must be a whole number >= 2');
+  }
+
+  /** The current node lease id ('0' before start or while re-acquiring). */
+  get leaseId(): string {
+    return this.leaseIdValue;
+  }
+
+  async start(): Promise<void> {
+    await this.acquire();
+  }
+
+  private async acquire(): Promise<void> {
+    const lease = this.etcd.client.lease(this.ttl, { autoKeepAlive: true });
+    this.lease = lease;
+    lease.on('lost', (err: Error) => this.onLost(lease, err));
+    const id = await lease.grant();
+    await lease.put(this.keys.node(this.options.nodeId)).value(Buffer.from(encodeNode(this.options.nodeId, this.options.startTime, this.options.configVersion()))).exec();
+    this.leaseIdValue = id;
+  }
+
+  /** Re-writes the registration (e.g. after a config change). */
+  async refresh(): Promise<void> {
+    if (!this.lease || this.leaseIdValue === '0') return;
+    await this.lease.put(this.keys.node(this.options.nodeId)).value(Buffer.from(encodeNode(this.options.nodeId, this.options.startTime, this.options.configVersion()))).exec();
+  }
+
+  private onLost(lease: Lease, err: Error): void {
+    if (this.stopped || this.lease !== lease) return;
+    this.leaseIdValue = '0';
+    this.emit('lost', err);
+    const retry = async (): Promise<void> => {
+      while (!this.stopped) {
+        try {
+          await this.acquire();
+          this.emit('renewed', this.leaseIdValue);
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, this.options.retryDelayMs ?? 500));
+        }
+      }
+    };
+    void retry();
+  }
+
+  /** Revokes the lease: the registration and every presence key of this node go at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    this.leaseIdValue = '0';
+    await lease?.revoke().catch(() => {});
+  }
+}

@@ -1,0 +1,19 @@
+import type { ClientType } from './client-type.js';
+import type { EndReason } from './session.js';
+
+/** The kinds of lifecycle event (SPEC rule 18). */
+export type SessionEventType = 'CREATED' | 'ENDED' | 'REPLACED' | 'REAUTHENTICATED';
+
+/** One lifecycle event, written in the same transaction as the change it reports. */
+export interface SessionEvent {
+  readonly type: SessionEventType;
+  readonly endReason?: EndReason;
+  readonly site: string;
+  readonly user: string;
+  readonly clientType: ClientType;
+  /** Hash of the session's id (never the id). */
+  readonly sessionRef: string;
+  /** For REPLACED and REAUTHENTICATED: the session that took its place. */
+  readonly successorRef?: string;
+  readonly time: number;
+}

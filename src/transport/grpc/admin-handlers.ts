@@ -1,0 +1,154 @@
+import type { ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import type { AdminService } from '../../app/admin-service.js';
+import type { EventReader } from '../../app/event-reader.js';
+import { CLIENT_TYPES, type ClientType } from '../../domain/client-type.js';
+import { UnknownClientTypeError } from '../../domain/errors.js';
+import type { SessionEvent } from '../../domain/events.js';
+import type { EndReason as DomainEndReason } from '../../domain/session.js';
+import {
+  EventType,
+  type AdminServiceServer,
+  type WatchEventsRequest,
+  type WatchEventsResponse,
+} from '../../gen/sessionmanager/v1/admin_service.js';
+import { EndReason, SessionState } from '../../gen/sessionmanager/v1/session.js';
+import type { AdminAuth } from './auth.js';
+import { clientTypeToPb, sessionToPb } from './convert.js';
+import { unary, type CallObserver, type ServingGate } from './session-handlers.js';
+import { toServiceError } from './status.js';
+import type { StreamRegistry } from './streams.js';
+
+const END_REASONS: Record<DomainEndReason, EndReason> = {
+  LOGGED_OUT: EndReason.END_REASON_LOGGED_OUT,
+  EXPIRED_IDLE: EndReason.END_REASON_EXPIRED_IDLE,
+  EXPIRED_SINGLE_REQUEST: EndReason.END_REASON_EXPIRED_SINGLE_REQUEST,
+  EXPIRED_ABSOLUTE: EndReason.END_REASON_EXPIRED_ABSOLUTE,
+  CONNECTION_LOST: EndReason.END_REASON_CONNECTION_LOST,
+  REVOKED: EndReason.END_REASON_REVOKED,
+  REPLACED: EndReason.END_REASON_REPLACED,
+  HIT_LIMIT: EndReason.END_REASON_HIT_LIMIT,
+};
+
+/** Maps a domain end reason to the API enum. */
+export function endReasonToPb(r: DomainEndReason | undefined): EndReason {
+  return r ? END_REASONS[r] : EndReason.END_REASON_UNSPECIFIED;
+}
+
+const EVENT_TYPES: Record<SessionEvent['type'], EventType> = {
+  CREATED: EventType.EVENT_TYPE_CREATED,
+  ENDED: EventType.EVENT_TYPE_ENDED,
+  REPLACED: EventType.EVENT_TYPE_REPLACED,
+  REAUTHENTICATED: EventType.EVENT_TYPE_REAUTHENTICATED,
+};
+
+/** Builds the wire form of one event. */
+export function eventToPb(token: string, e: SessionEvent): WatchEventsResponse {
+  return {
+    resumeToken: token,
+    type: EVENT_TYPES[e.type],
+    endReason: endReasonToPb(e.endReason),
+    site: e.site,
+    user: e.user,
+    clientType: clientTypeToPb(e.clientType),
+    sessionRef: e.sessionRef,
+    successorRef: e.successorRef ?? '',
+    time: new Date(e.time),
+  };
+}
+
+function clientTypeFilter(t: number): ClientType | undefined {
+  if (t === 0) return undefined;
+  const name = CLIENT_TYPES[t - 1];
+  if (!name) throw new UnknownClientTypeError(String(t));
+  return name;
+}
+
+/** Builds the AdminService handlers; every call first checks the admin credential. */
+export function adminHandlers(
+  admin: AdminService,
+  events: EventReader,
+  auth: AdminAuth,
+  gate: ServingGate,
+  observe: CallObserver,
+  streams: StreamRegistry,
+): AdminServiceServer {
+  const u = <Req, Res>(m: string, fn: (req: Req) => Promise<Res>) =>
+    unary<Req, Res>(m, gate, observe, (req: Req, call: ServerUnaryCall<Req, Res>) => {
+      auth.check(call.metadata);
+      return fn(req);
+    });
+  return {
+    listSessions: u('ListSessions', async (req) => {
+      const state =
+        req.state === SessionState.SESSION_STATE_ACTIVE
+          ? ('ACTIVE' as const)
+          : req.state === SessionState.SESSION_STATE_REAUTH_REQUIRED
+            ? ('REAUTH_REQUIRED' as const)
+            : undefined;
+      const r = admin.list(
+        {
+          ...(req.site ? { site: req.site } : {}),
+          ...(req.user ? { user: req.user } : {}),
+          ...(clientTypeFilter(req.clientType) ? { clientType: clientTypeFilter(req.clientType)! } : {}),
+          ...(state ? { state } : {}),
+        },
+        req.pageSize,
+        req.pageToken,
+      );
+      return { sessions: r.sessions.map((v) => ({ sessionRef: v.hash, session: sessionToPb(v) })), nextPageToken: r.next };
+    }),
+    revokeSession: u('RevokeSession', async (req) => {
+      await admin.revokeSession(req.sessionRef);
+      return {};
+    }),
+    revokeUserSessions: u('RevokeUserSessions', async (req) => ({ revoked: await admin.revokeUser(req.site, req.user) })),
+    getClusterStatus: u('GetClusterStatus', async () => {
+      const st = await admin.status();
+      return {
+        nodes: st.nodes.map((n) => ({ nodeId: n.nodeId, startTime: new Date(n.startTime), configVersion: n.configVersion })),
+        scavengerLeader: st.leader,
+        configVersion: st.configVersion,
+        configError: st.configError,
+        sessionCounts: st.counts.map((c) => ({ site: c.site, clientType: clientTypeToPb(c.clientType), count: c.count })),
+        nodeId: '',
+      };
+    }),
+    watchEvents: (call: ServerWritableStream<WatchEventsRequest, WatchEventsResponse>) => {
+      const start = performance.now();
+      const fail = (err: unknown) => {
+        const e = toServiceError(err);
+        observe('WatchEvents', e.code, performance.now() - start, e.reason);
+        call.emit('error', e);
+      };
+      try {
+        gate();
+        auth.check(call.metadata);
+        events.validateToken(call.request.resumeToken);
+        streams.add(call as ServerWritableStream<unknown, unknown>);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
+      void (async () => {
+        try {
+          for await (const env of events.stream(call.request.resumeToken, abort.signal)) {
+            if (!call.write(eventToPb(env.token, env.event))) {
+              await new Promise<void>((r) => {
+                call.once('drain', r);
+                abort.signal.addEventListener('abort', () => r(), { once: true });
+              });
+            }
+          }
+          if (!abort.signal.aborted) call.end();
+        } catch (err) {
+          if (!abort.signal.aborted) fail(err);
+        }
+      })();
+    },
+  };
+}
