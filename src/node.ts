@@ -282,6 +282,8 @@ export class SessionNode {
     this.stateValue = 'stopped';
     clearInterval(this.healthTimer);
     this.presence.stop();
+    this.scavenger.abandon();
+    this.registry.abandon();
     this.streams.closeAll();
     await this.server.shutdown(0);
     this.feed.stop();

@@ -78,6 +78,14 @@ export class NodeRegistry extends EventEmitter {
     void retry();
   }
 
+  /** Stops keeping the lease alive without revoking it, as a crash would (tests of failover). */
+  abandon(): void {
+    this.stopped = true;
+    this.lease?.release();
+    this.lease = undefined;
+    this.leaseIdValue = '0';
+  }
+
   /** Revokes the lease: the registration and every presence key of this node go at once. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -125,6 +125,14 @@ export class Scavenger {
     return report;
   }
 
+  /** Stops sweeping without resigning (crash simulation): another node takes over after the election TTL. */
+  abandon(): void {
+    this.stateValue = 'stopped';
+    this.fence = null;
+    clearTimeout(this.timer);
+    this.deps.elector.abandon();
+  }
+
   /** Stops sweeping and resigns, handing leadership over at once. */
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped') return;

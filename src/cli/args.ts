@@ -19,6 +19,10 @@ export interface StartArgs {
   etcdPassword?: string;
   drainDelayMs: number;
   shutdownGraceMs: number;
+  adminTokenFile?: string;
+  nodeLeaseTtlSeconds: number;
+  electionTtlSeconds: number;
+  maxStreams: number;
 }
 
 /** Each flag, its environment variable and its default (documented in the README). */
@@ -34,6 +38,10 @@ export const FLAGS = {
   'etcd-username': { env: 'SM_ETCD_USERNAME', default: '' },
   'drain-delay': { env: 'SM_DRAIN_DELAY', default: '0' },
   'shutdown-grace': { env: 'SM_SHUTDOWN_GRACE', default: '20' },
+  'admin-token-file': { env: 'SM_ADMIN_TOKEN_FILE', default: '' },
+  'node-lease-ttl': { env: 'SM_NODE_LEASE_TTL', default: '10' },
+  'election-ttl': { env: 'SM_ELECTION_TTL', default: '10' },
+  'max-streams': { env: 'SM_MAX_STREAMS', default: '10000' },
 } as const;
 
 /** Parses argv and env into StartArgs; throws with a message naming the bad flag. */
@@ -50,6 +58,11 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} (${FLAGS[k].env}) must be a number of seconds >= 0`);
     return Math.round(v * 1000);
   };
+  const whole = (k: keyof typeof FLAGS, min: number): number => {
+    const v = Number(get(k));
+    if (!Number.isInteger(v) || v < min) throw new Error(`--${k} (${FLAGS[k].env}) must be a whole number >= ${min}`);
+    return v;
+  };
   const endpoints = get('etcd-endpoints').split(',').map((s) => s.trim()).filter(Boolean);
   const opt = (k: keyof typeof FLAGS): string | undefined => get(k) || undefined;
   return {
@@ -65,5 +78,9 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     etcdPassword: env['SM_ETCD_PASSWORD'] || undefined,
     drainDelayMs: seconds('drain-delay'),
     shutdownGraceMs: seconds('shutdown-grace'),
+    adminTokenFile: opt('admin-token-file'),
+    nodeLeaseTtlSeconds: whole('node-lease-ttl', 2),
+    electionTtlSeconds: whole('election-ttl', 1),
+    maxStreams: whole('max-streams', 1),
   };
 }

@@ -45,6 +45,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     logger: log,
     drainDelayMs: args.drainDelayMs,
     shutdownGraceMs: args.shutdownGraceMs,
+    ...(args.adminTokenFile ? { adminTokenFile: args.adminTokenFile } : {}),
+    nodeLeaseTtlSeconds: args.nodeLeaseTtlSeconds,
+    electionTtlSeconds: args.electionTtlSeconds,
+    maxStreams: args.maxStreams,
   });
   attachTelemetry(node, { logger: log, config: configSource });
   // Last step of the shutdown order (ARCHITECTURE rule 8): flush telemetry, then the log, then exit.

@@ -101,6 +101,16 @@ export class Elector extends EventEmitter {
     return this.election.leader();
   }
 
+  /** Stops campaigning without resigning, as a crash would: the campaign lease expires on its own. */
+  abandon(): void {
+    this.stateValue = 'stopped';
+    this.fenceValue = null;
+    clearTimeout(this.retryTimer);
+    const c = this.campaign as unknown as { lease?: { release(): void } } | undefined;
+    this.campaign = undefined;
+    c?.lease?.release();
+  }
+
   /** Resigns (hands leadership over at once) and stops campaigning. */
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped') return;

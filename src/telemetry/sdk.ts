@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, hostname } from 'node:os';
 import { diag } from '@opentelemetry/api';
+import { OTLPMetricExporter as OTLPGrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -94,10 +96,17 @@ export function serviceResource(): Resource {
     .merge(detectResources({ detectors: [envDetector] }));
 }
 
+/**
+ * Span processors for the settings. The OTLP exporters read their endpoint, headers, timeout and
+ * compression from OTEL_EXPORTER_OTLP_*. The gRPC one loads grpc-js only when it first exports, and
+ * hookGrpc loads it through the instrumentation hook before that, so either protocol is safe.
+ */
 function spanProcessorsFor(settings: TelemetrySettings): SpanProcessor[] {
-  return settings.traceExporters.map((name) =>
-    name === 'console' ? new SimpleSpanProcessor(new ConsoleSpanExporter()) : new BatchSpanProcessor(new OTLPTraceExporter(), settings.batch),
-  );
+  return settings.traceExporters.map((name) => {
+    if (name === 'console') return new SimpleSpanProcessor(new ConsoleSpanExporter());
+    const exporter = settings.otlpProtocol.traces === 'grpc' ? new OTLPGrpcTraceExporter() : new OTLPTraceExporter();
+    return new BatchSpanProcessor(exporter, settings.batch);
+  });
 }
 
 /**
@@ -117,7 +126,8 @@ export function metricReadersFor(settings: TelemetrySettings, log: Logger): { re
         done(err);
       });
     }
-    const exporter = name === 'console' ? new ConsoleMetricExporter() : new OTLPMetricExporter();
+    const exporter =
+      name === 'console' ? new ConsoleMetricExporter() : settings.otlpProtocol.metrics === 'grpc' ? new OTLPGrpcMetricExporter() : new OTLPMetricExporter();
     return new PeriodicExportingMetricReader({
       exporter,
       exportIntervalMillis: settings.metricExportIntervalMs,

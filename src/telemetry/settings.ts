@@ -3,8 +3,8 @@ export type TraceExporterName = 'otlp' | 'console';
 /** Metric exporters this service can build. */
 export type MetricExporterName = 'prometheus' | 'otlp' | 'console';
 
-/** The only OTLP protocol built in: http/protobuf (the gRPC exporter would load grpc-js too early). */
-export const OTLP_PROTOCOL = 'http/protobuf';
+/** OTLP protocols built in. `http/json` is sent as http/protobuf: collectors take both on one port. */
+export type OtlpProtocol = 'http/protobuf' | 'grpc';
 
 /** Defaults that differ from the OpenTelemetry SDK's own (documented in docs/observability.md). */
 export const TELEMETRY_DEFAULTS = {
@@ -24,6 +24,8 @@ export interface TelemetrySettings {
   disabled: boolean;
   traceExporters: TraceExporterName[];
   metricExporters: MetricExporterName[];
+  /** OTLP protocol per signal (OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL), default http/protobuf. */
+  otlpProtocol: { traces: OtlpProtocol; metrics: OtlpProtocol };
   prometheus: { host: string; port: number; endpoint: string };
   metricExportIntervalMs: number;
   metricExportTimeoutMs: number;
@@ -80,11 +82,14 @@ export function telemetrySettingsFromEnv(env: NodeJS.ProcessEnv): TelemetrySetti
     }
   }
 
-  for (const [signal, used] of [['TRACES', traceExporters.includes('otlp')], ['METRICS', metricExporters.includes('otlp')]] as const) {
-    if (!used) continue;
-    const p = (env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] ?? env['OTEL_EXPORTER_OTLP_PROTOCOL'])?.trim();
-    if (p && p !== OTLP_PROTOCOL) warnings.push(`OTLP protocol ${JSON.stringify(p)} for ${signal.toLowerCase()} is not supported; using ${OTLP_PROTOCOL}`);
-  }
+  const protocol = (signal: 'TRACES' | 'METRICS', used: boolean): OtlpProtocol => {
+    const p = (env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`]?.trim() || env['OTEL_EXPORTER_OTLP_PROTOCOL']?.trim())?.toLowerCase();
+    if (p === 'grpc') return 'grpc';
+    if (!p || p === 'http/protobuf') return 'http/protobuf';
+    if (used && p !== 'http/json') warnings.push(`OTLP protocol ${JSON.stringify(p)} for ${signal.toLowerCase()} is not supported (http/protobuf, grpc); using http/protobuf`);
+    return 'http/protobuf';
+  };
+  const otlpProtocol = { traces: protocol('TRACES', traceExporters.includes('otlp')), metrics: protocol('METRICS', metricExporters.includes('otlp')) };
 
   const host = env['OTEL_EXPORTER_PROMETHEUS_HOST']?.trim() || TELEMETRY_DEFAULTS.prometheusHost;
   let port: number = TELEMETRY_DEFAULTS.prometheusPort;
@@ -113,6 +118,7 @@ export function telemetrySettingsFromEnv(env: NodeJS.ProcessEnv): TelemetrySetti
     disabled,
     traceExporters,
     metricExporters,
+    otlpProtocol,
     prometheus: { host, port, endpoint: TELEMETRY_DEFAULTS.prometheusEndpoint },
     metricExportIntervalMs: interval,
     metricExportTimeoutMs: timeout,

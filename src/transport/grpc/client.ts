@@ -1,4 +1,17 @@
-import { credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ChannelCredentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  AdminServiceClient,
+  type GetClusterStatusRequest,
+  type GetClusterStatusResponse,
+  type ListSessionsRequest,
+  type ListSessionsResponse,
+  type RevokeSessionRequest,
+  type RevokeSessionResponse,
+  type RevokeUserSessionsRequest,
+  type RevokeUserSessionsResponse,
+  type WatchEventsRequest,
+  type WatchEventsResponse,
+} from '../../gen/sessionmanager/v1/admin_service.js';
 import {
   SessionServiceClient,
   type CreateSessionRequest,
@@ -17,14 +30,22 @@ import {
   type SetAttributeResponse,
   type ValidateSessionRequest,
   type ValidateSessionResponse,
+  type ReauthenticateRequest,
+  type ReauthenticateResponse,
+  type AttachRequest,
+  type AttachResponse,
 } from '../../gen/sessionmanager/v1/session_service.js';
 
 type Cb<Res> = (err: ServiceError | null, res: Res) => void;
 
-function promised<Req, Res>(fn: (req: Req, md: Metadata, opts: { deadline: Date }, cb: Cb<Res>) => unknown, timeoutMs: number) {
+function promised<Req, Res>(
+  fn: (req: Req, md: Metadata, opts: { deadline: Date }, cb: Cb<Res>) => unknown,
+  timeoutMs: number,
+  metadata: () => Metadata = () => new Metadata(),
+) {
   return (req: Req): Promise<Res> =>
     new Promise((resolve, reject) =>
-      fn(req, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => (err ? reject(err) : resolve(res))),
+      fn(req, metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (err, res) => (err ? reject(err) : resolve(res))),
     );
 }
 
@@ -39,6 +60,7 @@ export class SessionApi {
   readonly getAttribute: (req: GetAttributeRequest) => Promise<GetAttributeResponse>;
   readonly setAttribute: (req: SetAttributeRequest) => Promise<SetAttributeResponse>;
   readonly deleteAttribute: (req: DeleteAttributeRequest) => Promise<DeleteAttributeResponse>;
+  readonly reauthenticate: (req: ReauthenticateRequest) => Promise<ReauthenticateResponse>;
 
   constructor(address: string, options: { credentials?: ChannelCredentials; timeoutMs?: number } = {}) {
     const c = new SessionServiceClient(address, options.credentials ?? credentials.createInsecure());
@@ -52,6 +74,46 @@ export class SessionApi {
     this.getAttribute = promised((r, m, o, cb) => c.getAttribute(r, m, o, cb), t);
     this.setAttribute = promised((r, m, o, cb) => c.setAttribute(r, m, o, cb), t);
     this.deleteAttribute = promised((r, m, o, cb) => c.deleteAttribute(r, m, o, cb), t);
+    this.reauthenticate = promised((r, m, o, cb) => c.reauthenticate(r, m, o, cb), t);
+  }
+
+  /** Opens an Attach stream; end it with cancel(). */
+  attach(req: AttachRequest): ClientReadableStream<AttachResponse> {
+    return this.raw.attach(req);
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** AdminApi is a promise-based AdminService client carrying the admin bearer token. */
+export class AdminApi {
+  readonly raw: AdminServiceClient;
+  readonly list: (req: ListSessionsRequest) => Promise<ListSessionsResponse>;
+  readonly revoke: (req: RevokeSessionRequest) => Promise<RevokeSessionResponse>;
+  readonly revokeUser: (req: RevokeUserSessionsRequest) => Promise<RevokeUserSessionsResponse>;
+  readonly status: (req: GetClusterStatusRequest) => Promise<GetClusterStatusResponse>;
+  private readonly md: () => Metadata;
+
+  constructor(address: string, token: string | undefined, options: { credentials?: ChannelCredentials; timeoutMs?: number } = {}) {
+    const c = new AdminServiceClient(address, options.credentials ?? credentials.createInsecure());
+    const t = options.timeoutMs ?? 10_000;
+    this.md = () => {
+      const m = new Metadata();
+      if (token) m.set('authorization', `Bearer ${token}`);
+      return m;
+    };
+    this.raw = c;
+    this.list = promised((r, m, o, cb) => c.listSessions(r, m, o, cb), t, this.md);
+    this.revoke = promised((r, m, o, cb) => c.revokeSession(r, m, o, cb), t, this.md);
+    this.revokeUser = promised((r, m, o, cb) => c.revokeUserSessions(r, m, o, cb), t, this.md);
+    this.status = promised((r, m, o, cb) => c.getClusterStatus(r, m, o, cb), t, this.md);
+  }
+
+  /** Opens a WatchEvents stream; end it with cancel(). */
+  watchEvents(req: WatchEventsRequest): ClientReadableStream<WatchEventsResponse> {
+    return this.raw.watchEvents(req, this.md());
   }
 
   close(): void {
