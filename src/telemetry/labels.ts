@@ -27,8 +27,10 @@ const KEY_CLASSES: Readonly<Record<string, string>> = {
   s: 'session',
   a: 'attribute',
   u: 'user_index',
+  p: 'presence',
   n: 'node',
   e: 'event',
+  m: 'meta',
 };
 
 /**
