@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { AdminService } from './app/admin-service.js';
 import { EventReader } from './app/event-reader.js';
@@ -30,6 +31,13 @@ import { HealthService } from './transport/grpc/health.js';
 import { GrpcServer } from './transport/grpc/server.js';
 import { sessionHandlers, type CallObserver } from './transport/grpc/session-handlers.js';
 import { StreamRegistry } from './transport/grpc/streams.js';
+
+/** Reads the CLIENT_ADDRESS id key; refuses keys too short to resist guessing. */
+function readIdKey(file: string): Buffer {
+  const key = readFileSync(file);
+  if (key.length < 32) throw new Error(`node: the id key in ${file} must be at least 32 bytes`);
+  return key;
+}
 
 /** The system clock. */
 export const systemClock: Clock = { now: () => Date.now() };
@@ -65,6 +73,8 @@ export interface SessionNodeOptions {
   maxStreams?: number;
   /** How often presence instances are swept. Default 1000 ms. */
   presenceSweepMs?: number;
+  /** File with the HMAC key (at least 32 bytes) of CLIENT_ADDRESS session ids; unset disables that mode. */
+  idKeyFile?: string;
 }
 
 /** Health name for liveness: the process is up. */
@@ -146,7 +156,7 @@ export class SessionNode {
         presenceStore,
         events: this.events,
       },
-      { nodeId: options.nodeId },
+      { nodeId: options.nodeId, ...(options.idKeyFile ? { idKey: readIdKey(options.idKeyFile) } : {}) },
     );
     this.cache.onDelete((hash) => {
       this.presence.forget(hash);

@@ -4,6 +4,9 @@ import { decideHeartbeat, decideValidate, standing, withActivity, type Connectio
 import {
   AttributeNotFoundError,
   ConcurrentUpdateError,
+  IdModeDisabledError,
+  InvalidFieldError,
+  SessionExistsError,
   SessionNotFoundError,
   TooManyAttributesError,
   UserMismatchError,
@@ -11,12 +14,12 @@ import {
 import { planLogin } from '../domain/login.js';
 import { IDLE_CONNECTION_BOUND, sessionPolicyFor } from '../domain/policy.js';
 import type { AttributeCondition, CasResult, EndItem, SessionStore, StoredAttribute, StoredSession } from '../domain/ports.js';
-import { newSessionRecord, type EndReason, type LiveState, type SessionRecord } from '../domain/session.js';
+import { newSessionRecord, type Binding, type EndReason, type LiveState, type SessionRecord } from '../domain/session.js';
 import type { PresenceChannel } from '../cache/presence-channel.js';
 import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
 import type { PresenceStore } from '../store/etcd/presence-store.js';
-import { generateEtag, generateSessionId, hashSessionId } from './ids.js';
+import { bindingHash, deriveClientAddressId, generateEtag, generateSessionId, hashSessionId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { NodeEvents } from './node-events.js';
 import type { PresenceTracker } from './presence.js';
@@ -40,6 +43,15 @@ export interface SessionView {
   readonly idleDeadline: number;
 }
 
+/** How a session id is formed (SPEC rule 13). */
+export type IdMode = 'TICKET' | 'CLIENT_ADDRESS';
+
+/** The end user's connection as the calling service reports it. */
+export interface ClientInfo {
+  ip: string;
+  userAgent: string;
+}
+
 /** Input of a login. */
 export interface CreateInput {
   site: string;
@@ -47,6 +59,18 @@ export interface CreateInput {
   clientType: string;
   deviceId: string;
   attributes: ReadonlyMap<string, Uint8Array>;
+  idMode?: IdMode;
+  client?: ClientInfo;
+  bindIp?: boolean;
+  bindUserAgent?: boolean;
+}
+
+/** What identifies the session of a validated request: a ticket, or a CLIENT_ADDRESS site + client. */
+export interface RequestIdentity {
+  sessionId: string;
+  idMode?: IdMode;
+  site?: string;
+  client?: ClientInfo;
 }
 
 /** Counters for telemetry and tests. */
@@ -62,6 +86,8 @@ export interface ServiceStats {
 export interface SessionServiceOptions {
   /** This node's id (presence bookkeeping). Required. */
   nodeId: string;
+  /** HMAC key of CLIENT_ADDRESS ids; absent disables that mode. */
+  idKey?: Buffer;
   /** Attempts of a compare-and-swap loop before giving up with CONCURRENT_UPDATE. Default 8. */
   maxCasAttempts?: number;
   /** Attempts of an exact hit-count write, which races every node serving the session. Default 64. */
@@ -168,8 +194,24 @@ export class SessionService {
     requireName('device_id', input.deviceId);
     requireAttributes(policy, input.attributes);
     const now = this.deps.clock.now();
-    const id = generateSessionId();
+    const client = input.client ?? { ip: '', userAgent: '' };
+    if ((input.bindIp || input.idMode === 'CLIENT_ADDRESS') && !client.ip) throw new InvalidFieldError('client.ip', 'required for this id mode or binding');
+    if ((input.bindUserAgent || input.idMode === 'CLIENT_ADDRESS') && !client.userAgent) {
+      throw new InvalidFieldError('client.user_agent', 'required for this id mode or binding');
+    }
+    let id: string;
+    if (input.idMode === 'CLIENT_ADDRESS') {
+      if (!this.options.idKey) throw new IdModeDisabledError();
+      id = deriveClientAddressId(this.options.idKey, input.site, client.ip, client.userAgent);
+      if (await this.lookup(hashSessionId(id))) throw new SessionExistsError();
+    } else {
+      id = generateSessionId();
+    }
     const hash = hashSessionId(id);
+    const binding: Binding = {
+      ipHash: input.bindIp ? bindingHash(id, 'ip', client.ip) : '',
+      userAgentHash: input.bindUserAgent ? bindingHash(id, 'ua', client.userAgent) : '',
+    };
     const rec = newSessionRecord({
       site: input.site,
       user: input.user,
@@ -178,6 +220,7 @@ export class SessionService {
       policy: sessionPolicyFor(policy, clientType),
       attributeNames: [...input.attributes.keys()],
       now,
+      binding,
     });
     const { session, ended } = await this.deps.store.login({
       hash,
@@ -209,16 +252,34 @@ export class SessionService {
     return verdict;
   }
 
+  /** Resolves the secret id of a request: the ticket, or the id derived from a CLIENT_ADDRESS. */
+  private idOf(req: RequestIdentity): string {
+    if (req.idMode !== 'CLIENT_ADDRESS') {
+      requireSessionId(req.sessionId);
+      return req.sessionId;
+    }
+    if (!this.options.idKey) throw new IdModeDisabledError();
+    requireName('site', req.site ?? '');
+    requireName('client.ip', req.client?.ip ?? '');
+    requireName('client.user_agent', req.client?.userAgent ?? '');
+    return deriveClientAddressId(this.options.idKey, req.site!, req.client!.ip, req.client!.userAgent);
+  }
+
   /** Checks a request's session (ValidateSession): counts a hit and renews the idle timer. */
-  async validate(id: string): Promise<{ verdict: Verdict; view?: SessionView }> {
-    requireSessionId(id);
+  async validate(req: RequestIdentity | string): Promise<{ verdict: Verdict; view?: SessionView }> {
+    const identity = typeof req === 'string' ? { sessionId: req } : req;
+    const id = this.idOf(identity);
+    const presented: Binding = {
+      ipHash: identity.client?.ip ? bindingHash(id, 'ip', identity.client.ip) : '',
+      userAgentHash: identity.client?.userAgent ? bindingHash(id, 'ua', identity.client.userAgent) : '',
+    };
     const hash = hashSessionId(id);
     let s = await this.lookup(hash);
     if (!s) return { verdict: this.count('NOT_FOUND') };
-    if (s.rec.policy.hitMax > 0) return this.exact.run(hash, () => this.validateExact(hash));
+    if (s.rec.policy.hitMax > 0) return this.exact.run(hash, () => this.validateExact(hash, presented));
     const now = this.deps.clock.now();
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
-    const out = decideValidate(rec, now, this.connectionOf(s));
+    const out = decideValidate(rec, now, this.connectionOf(s), presented);
     if (out.endReason) this.endInBackground(s, out.endReason);
     if (out.verdict !== 'VALID' || !out.activity) return { verdict: this.count(out.verdict) };
     this.deps.touches.record(s, out.activity);
@@ -227,13 +288,13 @@ export class SessionService {
   }
 
   /** Validate under a hit maximum: every hit is written with a compare-and-swap, so the count is exact cluster-wide. */
-  private async validateExact(hash: string): Promise<{ verdict: Verdict; view?: SessionView }> {
+  private async validateExact(hash: string, presented: Binding): Promise<{ verdict: Verdict; view?: SessionView }> {
     // Re-read under the lock: the previous holder may just have moved the record on.
     let s: StoredSession | null = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
     for (let i = 0; i < this.maxExact && s; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 2 * i))); // jitter breaks lockstep
       const now = this.deps.clock.now();
-      const out = decideValidate(s.rec, now, this.connectionOf(s));
+      const out = decideValidate(s.rec, now, this.connectionOf(s), presented);
       if (out.endReason) {
         await this.endSession(s, out.endReason);
         return { verdict: this.count(out.verdict) };

@@ -23,6 +23,7 @@ export interface StartArgs {
   nodeLeaseTtlSeconds: number;
   electionTtlSeconds: number;
   maxStreams: number;
+  idKeyFile?: string;
 }
 
 /** Each flag, its environment variable and its default (documented in the README). */
@@ -42,6 +43,7 @@ export const FLAGS = {
   'node-lease-ttl': { env: 'SM_NODE_LEASE_TTL', default: '10' },
   'election-ttl': { env: 'SM_ELECTION_TTL', default: '10' },
   'max-streams': { env: 'SM_MAX_STREAMS', default: '10000' },
+  'id-key-file': { env: 'SM_ID_KEY_FILE', default: '' },
 } as const;
 
 /** Parses argv and env into StartArgs; throws with a message naming the bad flag. */
@@ -82,5 +84,6 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     nodeLeaseTtlSeconds: whole('node-lease-ttl', 2),
     electionTtlSeconds: whole('election-ttl', 1),
     maxStreams: whole('max-streams', 1),
+    idKeyFile: opt('id-key-file'),
   };
 }

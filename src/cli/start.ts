@@ -49,6 +49,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     nodeLeaseTtlSeconds: args.nodeLeaseTtlSeconds,
     electionTtlSeconds: args.electionTtlSeconds,
     maxStreams: args.maxStreams,
+    ...(args.idKeyFile ? { idKeyFile: args.idKeyFile } : {}),
   });
   attachTelemetry(node, { logger: log, config: configSource });
   // Last step of the shutdown order (ARCHITECTURE rule 8): flush telemetry, then the log, then exit.

@@ -1,5 +1,5 @@
 import { IDLE_CONNECTION_BOUND, IDLE_NEVER, REAUTH_WINDOW_WITHOUT_IDLE_MS } from './policy.js';
-import type { Activity, EndReason, SessionRecord } from './session.js';
+import type { Activity, Binding, EndReason, SessionRecord } from './session.js';
 
 /** The answer of ValidateSession and Heartbeat (SPEC: error model). */
 export type Verdict = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'REAUTH_REQUIRED' | 'HIT_LIMIT' | 'BINDING_MISMATCH';
@@ -90,14 +90,25 @@ export interface TouchOutcome {
  * Decides a validated request (SPEC rules 1, 2, 3, 11): refuse ended, expired and re-auth-pending
  * sessions; refuse the request beyond the hit maximum; otherwise count a hit and renew.
  */
-export function decideValidate(rec: SessionRecord, now: number, conn?: Connection): TouchOutcome {
+export function decideValidate(rec: SessionRecord, now: number, conn?: Connection, presented?: Binding): TouchOutcome {
   const s = standing(rec, now, conn);
   if (s.kind === 'ENDED') return { verdict: 'EXPIRED', endReason: s.reason };
+  if (!bindingMatches(rec.binding, presented)) return { verdict: 'BINDING_MISMATCH' };
   if (s.kind === 'REAUTH_REQUIRED') return { verdict: 'REAUTH_REQUIRED' };
   if (rec.policy.hitMax > 0 && rec.hits >= rec.policy.hitMax) {
     return { verdict: 'HIT_LIMIT', endReason: 'HIT_LIMIT' };
   }
   return { verdict: 'VALID', activity: { lastAccessAt: Math.max(rec.lastAccessAt, now), hits: rec.hits + 1 } };
+}
+
+/**
+ * Checks a request against the session's bindings (SPEC rule 13): each bound value must be presented
+ * and equal. An unbound session accepts anything. A mismatch neither counts a hit nor renews.
+ */
+export function bindingMatches(bound: Binding, presented: Binding | undefined): boolean {
+  if (bound.ipHash && bound.ipHash !== presented?.ipHash) return false;
+  if (bound.userAgentHash && bound.userAgentHash !== presented?.userAgentHash) return false;
+  return true;
 }
 
 /** Decides a heartbeat (SPEC rule 4): like a validate, but counts no hit and ignores the hit maximum. */

@@ -215,3 +215,19 @@ export class TooManyStreamsError extends SessionManagerError {
     super(`node: at most ${max} open streams per node`, { max_streams: String(max) });
   }
 }
+
+/** A CLIENT_ADDRESS request while the server has no id key configured. */
+export class IdModeDisabledError extends SessionManagerError {
+  readonly reason = 'ID_MODE_DISABLED';
+  constructor() {
+    super('session: CLIENT_ADDRESS ids need the server id key (--id-key-file); use tickets');
+  }
+}
+
+/** A CLIENT_ADDRESS login for a client address that already has a session. */
+export class SessionExistsError extends SessionManagerError {
+  readonly reason = 'SESSION_EXISTS';
+  constructor() {
+    super('session: this client address already has a session; end it first');
+  }
+}

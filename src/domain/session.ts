@@ -37,6 +37,14 @@ export interface SessionRecord {
    * A new connection-bound session starts "lost" at its creation: it must attach within the grace.
    */
   readonly connectionLostAt: number;
+  /** Salted hashes of the IP / user agent the session is bound to ('' = not bound; SPEC rule 13). */
+  readonly binding: Binding;
+}
+
+/** What a session is bound to, as salted hashes ('' = not bound). */
+export interface Binding {
+  readonly ipHash: string;
+  readonly userAgentHash: string;
 }
 
 /** Activity: the part of a record that touches change. */
@@ -54,6 +62,7 @@ export function newSessionRecord(input: {
   policy: SessionPolicy;
   attributeNames: readonly string[];
   now: number;
+  binding?: Binding;
 }): SessionRecord {
   return {
     site: input.site,
@@ -68,5 +77,6 @@ export function newSessionRecord(input: {
     policy: input.policy,
     attributeNames: [...input.attributeNames],
     connectionLostAt: input.now,
+    binding: input.binding ?? { ipHash: '', userAgentHash: '' },
   };
 }

@@ -40,6 +40,8 @@ export function encodeSession(rec: SessionRecord): Uint8Array {
     },
     attributeNames: [...rec.attributeNames],
     connectionLostMs: rec.connectionLostAt,
+    boundIpHash: rec.binding.ipHash,
+    boundUserAgentHash: rec.binding.userAgentHash,
   }).finish();
 }
 
@@ -77,6 +79,7 @@ export function decodeSession(bytes: Uint8Array): SessionRecord {
     },
     attributeNames: m.attributeNames,
     connectionLostAt: m.connectionLostMs,
+    binding: { ipHash: m.boundIpHash, userAgentHash: m.boundUserAgentHash },
   };
 }
 

@@ -28,8 +28,10 @@ import {
   type HeartbeatResponse,
   type SetAttributeRequest,
   type SetAttributeResponse,
-  type ValidateSessionRequest,
+  ValidateSessionRequest,
   type ValidateSessionResponse,
+  CreateSessionRequest as CreateSessionRequestMsg,
+  type DeepPartial,
   type ReauthenticateRequest,
   type ReauthenticateResponse,
   type AttachRequest,
@@ -52,8 +54,8 @@ function promised<Req, Res>(
 /** SessionApi is a promise-based SessionService client, used by sessionctl and the tests. */
 export class SessionApi {
   readonly raw: SessionServiceClient;
-  readonly create: (req: CreateSessionRequest) => Promise<CreateSessionResponse>;
-  readonly validate: (req: ValidateSessionRequest) => Promise<ValidateSessionResponse>;
+  readonly create: (req: DeepPartial<CreateSessionRequest>) => Promise<CreateSessionResponse>;
+  readonly validate: (req: DeepPartial<ValidateSessionRequest>) => Promise<ValidateSessionResponse>;
   readonly heartbeat: (req: HeartbeatRequest) => Promise<HeartbeatResponse>;
   readonly end: (req: EndSessionRequest) => Promise<EndSessionResponse>;
   readonly get: (req: GetSessionRequest) => Promise<GetSessionResponse>;
@@ -66,8 +68,8 @@ export class SessionApi {
     const c = new SessionServiceClient(address, options.credentials ?? credentials.createInsecure());
     const t = options.timeoutMs ?? 10_000;
     this.raw = c;
-    this.create = promised((r, m, o, cb) => c.createSession(r, m, o, cb), t);
-    this.validate = promised((r, m, o, cb) => c.validateSession(r, m, o, cb), t);
+    this.create = promised((r: DeepPartial<CreateSessionRequest>, m, o, cb) => c.createSession(CreateSessionRequestMsg.fromPartial(r), m, o, cb), t);
+    this.validate = promised((r: DeepPartial<ValidateSessionRequest>, m, o, cb) => c.validateSession(ValidateSessionRequest.fromPartial(r), m, o, cb), t);
     this.heartbeat = promised((r, m, o, cb) => c.heartbeat(r, m, o, cb), t);
     this.end = promised((r, m, o, cb) => c.endSession(r, m, o, cb), t);
     this.get = promised((r, m, o, cb) => c.getSession(r, m, o, cb), t);

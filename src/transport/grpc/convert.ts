@@ -5,7 +5,16 @@ import type { SessionView } from '../../app/session-service.js';
 import { handleOf } from '../../app/ids.js';
 import type { Duration } from '../../gen/google/protobuf/duration.js';
 import { ClientType as PbClientType, SessionState, type Session } from '../../gen/sessionmanager/v1/session.js';
-import { Verdict } from '../../gen/sessionmanager/v1/session_service.js';
+import { IdMode, Verdict } from '../../gen/sessionmanager/v1/session_service.js';
+import { InvalidFieldError } from '../../domain/errors.js';
+import type { IdMode as DomainIdMode } from '../../app/session-service.js';
+
+/** Maps the API's id mode; unknown values are refused. */
+export function idModeFromPb(m: IdMode): DomainIdMode {
+  if (m === IdMode.ID_MODE_UNSPECIFIED || m === IdMode.ID_MODE_TICKET) return 'TICKET';
+  if (m === IdMode.ID_MODE_CLIENT_ADDRESS) return 'CLIENT_ADDRESS';
+  throw new InvalidFieldError('id_mode', `unknown value ${m}`);
+}
 
 /** Maps the API's client type enum to the domain name; unknown values give their number, unspecified its enum name, so errors name them. */
 export function clientTypeFromPb(t: PbClientType): string {

@@ -7,7 +7,7 @@ import {
   type AttachResponse,
   type SessionServiceServer,
 } from '../../gen/sessionmanager/v1/session_service.js';
-import { clientTypeFromPb, sessionToPb, verdictToPb } from './convert.js';
+import { clientTypeFromPb, idModeFromPb, sessionToPb, verdictToPb } from './convert.js';
 import { toServiceError } from './status.js';
 import type { StreamRegistry } from './streams.js';
 
@@ -76,11 +76,20 @@ export function sessionHandlers(
         clientType: clientTypeFromPb(req.clientType),
         deviceId: req.deviceId,
         attributes: new Map(Object.entries(req.attributes)),
+        idMode: idModeFromPb(req.idMode),
+        client: { ip: req.client?.ip ?? '', userAgent: req.client?.userAgent ?? '' },
+        bindIp: req.bindIp,
+        bindUserAgent: req.bindUserAgent,
       });
       return { sessionId: r.id, session: sessionToPb(r.view) };
     }),
     validateSession: u('ValidateSession', async (req) => {
-      const r = await svc.validate(req.sessionId);
+      const r = await svc.validate({
+        sessionId: req.sessionId,
+        idMode: idModeFromPb(req.idMode),
+        site: req.site,
+        ...(req.client ? { client: { ip: req.client.ip, userAgent: req.client.userAgent } } : {}),
+      });
       return { verdict: verdictToPb(r.verdict), session: r.view ? sessionToPb(r.view) : undefined };
     }),
     heartbeat: u('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId)) })),

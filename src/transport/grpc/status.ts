@@ -34,6 +34,8 @@ export const REASON_TO_STATUS: Readonly<Record<string, status>> = {
   INVALID_RESUME_TOKEN: status.INVALID_ARGUMENT,
   RESUME_TOKEN_EXPIRED: status.OUT_OF_RANGE,
   TOO_MANY_STREAMS: status.RESOURCE_EXHAUSTED,
+  ID_MODE_DISABLED: status.FAILED_PRECONDITION,
+  SESSION_EXISTS: status.ALREADY_EXISTS,
 };
 
 /** Reason used for errors that are not SessionManagerErrors (bugs): INTERNAL, message hidden. */

@@ -44,6 +44,10 @@ export interface SessionRecord {
   attributeNames: string[];
   /** Connection-bound sessions: when the last connection was seen to go (0 = attached now). */
   connectionLostMs: number;
+  /** SHA-256 of (session id, bound IP); empty when not bound. The id salts it, so it cannot be reversed. */
+  boundIpHash: string;
+  /** SHA-256 of (session id, bound user agent); empty when not bound. */
+  boundUserAgentHash: string;
 }
 
 /**
@@ -286,6 +290,8 @@ function createBaseSessionRecord(): SessionRecord {
     policy: undefined,
     attributeNames: [],
     connectionLostMs: 0,
+    boundIpHash: "",
+    boundUserAgentHash: "",
   };
 }
 
@@ -329,6 +335,12 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     }
     if (message.connectionLostMs !== 0) {
       writer.uint32(104).int64(message.connectionLostMs);
+    }
+    if (message.boundIpHash !== "") {
+      writer.uint32(114).string(message.boundIpHash);
+    }
+    if (message.boundUserAgentHash !== "") {
+      writer.uint32(122).string(message.boundUserAgentHash);
     }
     return writer;
   },
@@ -450,6 +462,22 @@ export const SessionRecord: MessageFns<SessionRecord> = {
             message.connectionLostMs = longToNumber(reader.int64());
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.boundIpHash = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.boundUserAgentHash = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -509,6 +537,16 @@ export const SessionRecord: MessageFns<SessionRecord> = {
         : isSet(object.connection_lost_ms)
         ? globalThis.Number(object.connection_lost_ms)
         : 0,
+      boundIpHash: isSet(object.boundIpHash)
+        ? globalThis.String(object.boundIpHash)
+        : isSet(object.bound_ip_hash)
+        ? globalThis.String(object.bound_ip_hash)
+        : "",
+      boundUserAgentHash: isSet(object.boundUserAgentHash)
+        ? globalThis.String(object.boundUserAgentHash)
+        : isSet(object.bound_user_agent_hash)
+        ? globalThis.String(object.bound_user_agent_hash)
+        : "",
     };
   },
 
@@ -553,6 +591,12 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     if (message.connectionLostMs !== 0) {
       obj.connectionLostMs = Math.round(message.connectionLostMs);
     }
+    if (message.boundIpHash !== "") {
+      obj.boundIpHash = message.boundIpHash;
+    }
+    if (message.boundUserAgentHash !== "") {
+      obj.boundUserAgentHash = message.boundUserAgentHash;
+    }
     return obj;
   },
 
@@ -576,6 +620,8 @@ export const SessionRecord: MessageFns<SessionRecord> = {
       : undefined;
     message.attributeNames = object.attributeNames?.map((e) => e) || [];
     message.connectionLostMs = object.connectionLostMs ?? 0;
+    message.boundIpHash = object.boundIpHash ?? "";
+    message.boundUserAgentHash = object.boundUserAgentHash ?? "";
     return message;
   },
 };
