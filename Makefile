@@ -55,6 +55,12 @@ test-unit: build
 test-integration: deps build
 	$(MOCHA) 'dist/test/integration/**/*.test.js'
 
+# Traces, metrics and logs against real etcd and gRPC. setup.js starts the OpenTelemetry SDK before
+# grpc-js loads; write `--import=FILE`: mocha 10 takes `--import FILE` for a flag and runs no tests.
+.PHONY: test-telemetry
+test-telemetry: deps build
+	$(MOCHA) --import=./dist/test/telemetry/setup.js 'dist/test/telemetry/**/*.test.js'
+
 test-chart: node_modules/.package-lock.json
 	bash test/chart/run.sh
 
@@ -74,15 +80,18 @@ run: deps build
 	    > .data/etcd.log 2>&1 & echo $$! > .data/etcd.pid; \
 	  for i in $$(seq 1 50); do ETCDCTL_API=3 etcdctl --endpoints=$(ETCD_ENDPOINT) endpoint health >/dev/null 2>&1 && break; sleep 0.2; done; \
 	fi
+	@[ -s .data/admin-token ] || (head -c 24 /dev/urandom | base64 | tr '+/' '-_' > .data/admin-token && chmod 600 .data/admin-token)
 	@echo ""
 	@echo "session-manager on $(LISTEN). In another terminal:"
 	@echo "  npx sessionctl create --site default --user alice --type web --device laptop"
 	@echo "  npx sessionctl validate <sessionId>"
 	@echo "  npx sessionctl heartbeat <sessionId> --instance tab-1"
 	@echo "  npx sessionctl end <sessionId>"
+	@echo "  npx sessionctl --token-file .data/admin-token status      (admin calls)"
 	@echo "Ctrl-C stops the node; 'make stop-etcd' stops the local etcd."
 	@echo ""
-	node dist/src/main.js --listen $(LISTEN) --etcd-endpoints $(ETCD_ENDPOINT) --node-id local
+	node dist/src/main.js --listen $(LISTEN) --etcd-endpoints $(ETCD_ENDPOINT) \
+	  --node-id local --admin-token-file .data/admin-token
 
 stop-etcd:
 	@if [ -f .data/etcd.pid ]; then kill $$(cat .data/etcd.pid) 2>/dev/null || true; rm -f .data/etcd.pid; echo "etcd stopped"; fi

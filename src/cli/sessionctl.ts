@@ -3,9 +3,11 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { CLIENT_TYPES } from '../domain/client-type.js';
-import { ClientType, SessionState } from '../gen/sessionmanager/v1/session.js';
+import { readFileSync } from 'node:fs';
+import { ClientType, EndReason, SessionState } from '../gen/sessionmanager/v1/session.js';
+import { EventType, type WatchEventsResponse } from '../gen/sessionmanager/v1/admin_service.js';
 import { Verdict } from '../gen/sessionmanager/v1/session_service.js';
-import { SessionApi } from '../transport/grpc/client.js';
+import { AdminApi, SessionApi } from '../transport/grpc/client.js';
 import { errorInfoOf } from '../transport/grpc/status.js';
 
 const USAGE = `usage: sessionctl [--addr host:port] <command> [args]
@@ -19,6 +21,14 @@ commands:
   attr-get <session-id> <name>
   attr-set <session-id> <name> <value> [--etag E] [--create-only]
   attr-del <session-id> <name> [--etag E]
+  reauth <session-id> --user U          re-authenticate; prints the new session id
+
+admin commands (need the admin token: --token-file F, or $SM_ADMIN_TOKEN / $SM_ADMIN_TOKEN_FILE):
+  list [--site S] [--user U] [--type T] [--state active|reauth] [--page-size N] [--page-token P]
+  revoke <session-ref>                  end one session (REVOKED); refs come from 'list'
+  revoke-user --site S --user U         end all of a user's sessions at a site
+  status                                nodes, scavenger leader, config version, session counts
+  events [--from TOKEN]                 follow lifecycle events (Ctrl-C stops; resume with --from)
 
 client types: ${CLIENT_TYPES.join(', ')}
 --addr defaults to $SM_ADDR or 127.0.0.1:50051.`;
@@ -51,6 +61,11 @@ async function run(argv: string[]): Promise<number> {
       instance: { type: 'string' },
       etag: { type: 'string' },
       'create-only': { type: 'boolean' },
+      'token-file': { type: 'string' },
+      state: { type: 'string' },
+      'page-size': { type: 'string' },
+      'page-token': { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -61,6 +76,15 @@ async function run(argv: string[]): Promise<number> {
   }
   const addr = values.addr ?? process.env['SM_ADDR'] ?? '127.0.0.1:50051';
   const client = new SessionApi(addr);
+  const tokenFile = values['token-file'] ?? process.env['SM_ADMIN_TOKEN_FILE'];
+  const token = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : process.env['SM_ADMIN_TOKEN'];
+  const admin = new AdminApi(addr, token);
+  const typeOf = (name: string | undefined): ClientType => {
+    if (name === undefined) return ClientType.CLIENT_TYPE_UNSPECIFIED;
+    const idx = CLIENT_TYPES.indexOf(name as (typeof CLIENT_TYPES)[number]);
+    if (idx < 0) throw new Error(`unknown --type ${JSON.stringify(name)}; one of ${CLIENT_TYPES.join(', ')}`);
+    return (idx + 1) as ClientType;
+  };
   const need = (n: number): string[] => {
     if (rest.length < n) throw new Error(`${cmd} needs ${n} argument(s); see --help`);
     return rest;
@@ -135,6 +159,62 @@ async function run(argv: string[]): Promise<number> {
         print({ deleted: true });
         break;
       }
+      case 'reauth': {
+        const [id] = need(1);
+        const res = await client.reauthenticate({ sessionId: id!, user: values.user ?? '' });
+        print({ sessionId: res.sessionId, session: res.session });
+        break;
+      }
+      case 'list': {
+        const state =
+          values.state === undefined ? SessionState.SESSION_STATE_UNSPECIFIED
+          : values.state === 'active' ? SessionState.SESSION_STATE_ACTIVE
+          : values.state === 'reauth' ? SessionState.SESSION_STATE_REAUTH_REQUIRED
+          : (() => {
+              throw new Error('--state is active or reauth');
+            })();
+        const res = await admin.list({
+          site: values.site ?? '',
+          user: values.user ?? '',
+          clientType: typeOf(values.type),
+          state,
+          pageSize: Number(values['page-size'] ?? 0),
+          pageToken: values['page-token'] ?? '',
+        });
+        print(res);
+        break;
+      }
+      case 'revoke': {
+        const [ref] = need(1);
+        await admin.revoke({ sessionRef: ref! });
+        print({ revoked: 1 });
+        break;
+      }
+      case 'revoke-user': {
+        print(await admin.revokeUser({ site: values.site ?? '', user: values.user ?? '' }));
+        break;
+      }
+      case 'status': {
+        print(await admin.status({}));
+        break;
+      }
+      case 'events': {
+        const stream = admin.watchEvents({ resumeToken: values.from ?? '' });
+        await new Promise<void>((resolve, reject) => {
+          stream.on('data', (e: WatchEventsResponse) =>
+            process.stdout.write(
+              JSON.stringify({ ...e, type: EventType[e.type], endReason: EndReason[e.endReason], clientType: ClientType[e.clientType] }) + '\n',
+            ),
+          );
+          stream.on('error', reject);
+          stream.on('end', resolve);
+          process.once('SIGINT', () => {
+            stream.cancel();
+            resolve();
+          });
+        });
+        break;
+      }
       default:
         process.stderr.write(`sessionctl: unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`);
         return 2;
@@ -147,6 +227,7 @@ async function run(argv: string[]): Promise<number> {
     return 1;
   } finally {
     client.close();
+    admin.close();
   }
 }
 
