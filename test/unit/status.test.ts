@@ -30,6 +30,8 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.InvalidResumeTokenError(),
     new errors.ResumeTokenExpiredError(),
     new errors.TooManyStreamsError(1),
+    new errors.IdModeDisabledError(),
+    new errors.SessionExistsError(),
   ];
   it('covers every error class', () => {
     const exported = Object.values(errors).filter(
