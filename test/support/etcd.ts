@@ -41,6 +41,7 @@ export class EtcdCluster {
       });
     }
     const initial = c.members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+    const token = `t-${Date.now()}-${Math.random().toString(36).slice(2)}`; // one token for the whole cluster
     for (const m of c.members) {
       m.args = [
         '--name', m.name,
@@ -51,7 +52,7 @@ export class EtcdCluster {
         '--initial-advertise-peer-urls', m.peerUrl,
         '--initial-cluster', initial,
         '--initial-cluster-state', 'new',
-        '--initial-cluster-token', `t-${Date.now()}`,
+        '--initial-cluster-token', token,
         '--heartbeat-interval', '50',
         '--election-timeout', '500',
         '--log-level', 'error',
