@@ -64,9 +64,36 @@ test-telemetry: deps build
 test-chart: node_modules/.package-lock.json
 	bash test/chart/run.sh
 
+# Measurement and robustness suites (docs/faults.md, docs/PERFORMANCE.md). test-interop and
+# test-property are fast; test-faults takes a few minutes; bench and soak are not part of make test.
+.PHONY: test-interop test-property test-faults bench bench-deps soak
+MOCHA_FAULTS := $(NODE_BIN)/mocha --timeout 300000 --slow 30000 --exit
+BENCH_APT_PACKAGES := nghttp2-client
+
+test-interop: deps build
+	node dist/test/interop/run.js
+
+test-property: deps build
+	$(MOCHA) 'dist/test/property/**/*.test.js'
+
+test-faults: deps build
+	$(MOCHA_FAULTS) 'dist/test/faults/**/*.test.js'
+
+bench-deps: deps
+	@dpkg -s $(BENCH_APT_PACKAGES) >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BENCH_APT_PACKAGES) >/dev/null; }
+
+# Writes docs/PERFORMANCE.md (~10 minutes; BENCH_SCALES=10000,100000 for a quicker run).
+bench: bench-deps build
+	node dist/bench/run.js
+
+# 10 minutes of mixed load, sampled into docs/soak.csv (SOAK_SECONDS to change the length).
+soak: deps build
+	node dist/bench/soak.js
+
 test: deps lint-proto check-generated build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
-	$(MAKE) --no-print-directory test-chart
+	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart
 
 # Starts a local single-member etcd under .data/ (unless one answers already) and one node.
 run: deps build

@@ -31,6 +31,7 @@ import { HealthService } from './transport/grpc/health.js';
 import { GrpcServer } from './transport/grpc/server.js';
 import { sessionHandlers, type CallObserver } from './transport/grpc/session-handlers.js';
 import { StreamRegistry } from './transport/grpc/streams.js';
+import { withSafeDecoding } from './transport/grpc/safe-decode.js';
 
 /** Reads the CLIENT_ADDRESS id key; refuses keys too short to resist guessing. */
 function readIdKey(file: string): Buffer {
@@ -128,7 +129,11 @@ export class SessionNode {
     const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
     this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], { maxStalenessMs: policy().cacheMaxStalenessMs });
     const leases = new LeaseBuckets(this.etcd, this.clock);
-    const store = new EtcdSessionStore(this.etcd, this.keys, leases, { eventRetentionMs: () => policy().eventsRetentionMs, clock: this.clock });
+    const store = new EtcdSessionStore(this.etcd, this.keys, leases, {
+      eventRetentionMs: () => policy().eventsRetentionMs,
+      clock: this.clock,
+      onEventLost: (reason) => this.log.warn({ reason }, 'etcd over quota: session ended without its lifecycle event'),
+    });
     const presenceStore = new PresenceStore(this.etcd, this.keys, options.nodeId);
     this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: 2 * policy().scavengeIntervalMs, events: this.events });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
@@ -188,9 +193,9 @@ export class SessionNode {
     };
     const onCall: CallObserver = (m, code, ms, reason) => this.events.emit('call', m, code, ms, reason);
     this.etcd.observe((op, k, ms, err) => this.events.emit('etcd', op, k, ms, err));
-    this.server.addService(SessionServiceService, sessionHandlers(this.service, gate, onCall, this.streams, this.cache));
+    this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, gate, onCall, this.streams, this.cache));
     this.server.addService(
-      AdminServiceService,
+      withSafeDecoding(AdminServiceService),
       adminHandlers(this.admin, new EventReader(this.etcd, this.keys), new AdminAuth({ tokenFile: options.adminTokenFile }), gate, onCall, this.streams),
     );
     this.server.addService(HealthServiceDefinition, this.health.implementation);

@@ -123,6 +123,7 @@ export class SessionService {
   private readonly loads = new SingleFlight<StoredSession | null>();
   private readonly endings = new SingleFlight<boolean>();
   private readonly exact = new KeyedMutex();
+  private readonly connectionWrites = new KeyedMutex();
   private readonly maxCas: number;
   private readonly maxExact: number;
   readonly stats: ServiceStats = {
@@ -237,6 +238,7 @@ export class SessionService {
           existing.map((e) => ({ ...e, present: e.present || this.deps.presence.hasConnection(e.hash) })),
         ),
       maxSessions: policy.maxSessions,
+      userRules: policy.singlePerUser.has(clientType) || policy.limitPerUser[clientType] > 0,
     });
     this.deps.cache.upsert(session);
     for (const e of ended) this.afterEnd(e.s, e.reason, true);
@@ -425,17 +427,26 @@ export class SessionService {
     };
   }
 
-  /** Writes a connection-bound record's connectionLostAt (0 = attached), with compare-and-swap retries. */
-  private async setConnectionLost(hash: string, at: number): Promise<void> {
-    for (let i = 0; i < this.maxCas; i++) {
-      const s = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
-      if (!s || s.rec.policy.idleMs !== IDLE_CONNECTION_BOUND) return;
-      if ((at === 0) === (s.rec.connectionLostAt === 0)) return;
-      if (await this.deps.presenceStore.markLost(s, at)) return;
-      const fresh = (await this.deps.store.get(hash)).session;
-      if (fresh) this.deps.cache.upsert(fresh);
-    }
-    throw new ConcurrentUpdateError();
+  /**
+   * Writes a connection-bound record's connectionLostAt (0 = attached), with compare-and-swap retries.
+   * One write per session at a time: a burst of attaches of one session costs one etcd write.
+   */
+  private setConnectionLost(hash: string, at: number): Promise<void> {
+    return this.connectionWrites.run(hash, async () => {
+      for (let i = 0; i < this.maxCas; i++) {
+        const s = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
+        if (!s || s.rec.policy.idleMs !== IDLE_CONNECTION_BOUND) return;
+        if ((at === 0) === (s.rec.connectionLostAt === 0)) return;
+        const written = await this.deps.presenceStore.markLost(s, at);
+        if (written) {
+          this.deps.cache.upsert(written);
+          return;
+        }
+        const fresh = (await this.deps.store.get(hash)).session;
+        if (fresh) this.deps.cache.upsert(fresh);
+      }
+      throw new ConcurrentUpdateError();
+    });
   }
 
   /** Ends sessions by reference (admin revoke); returns how many ended. */

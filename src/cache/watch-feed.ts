@@ -59,6 +59,7 @@ export class WatchFeed extends EventEmitter {
   readonly stats: FeedStats = { relists: 0, reconnects: 0, eventsApplied: 0, lastAppliedRevision: 0 };
   private generation = 0;
   private pendingCreates: ChannelState[] = [];
+  private createTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly etcd: EtcdGateway,
@@ -136,6 +137,7 @@ export class WatchFeed extends EventEmitter {
     this.setState('stopped');
     clearInterval(this.progressTimer);
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.createTimer);
     this.closeStream();
   }
 
@@ -211,6 +213,13 @@ export class WatchFeed extends EventEmitter {
     });
     // etcd answers creates in order, so the n-th `created` response belongs to the n-th request.
     this.pendingCreates = [...this.channels];
+    // A stalled link can swallow the create requests without any error: without an answer in time,
+    // treat the stream as broken so the reconnect loop keeps trying.
+    clearTimeout(this.createTimer);
+    this.createTimer = setTimeout(() => {
+      if (gen === this.generation && this.pendingCreates.length > 0) this.onBroken(new Error('watch create not acknowledged in time'));
+    }, Math.max(1000, this.opts.maxStalenessMs));
+    this.createTimer.unref();
     for (const c of this.channels) {
       c.watchId = undefined;
       stream.write({

@@ -10,6 +10,13 @@ export interface StartArgs {
   listen: string;
   etcdEndpoints: string[];
   configPath: string;
+  /** Where live config updates come from: the mounted file's directory, or the ConfigMap via the API. */
+  configSource: 'file' | 'kubernetes';
+  /** Content-hash poll interval of the file source. */
+  configPollMs: number;
+  /** ConfigMap name and namespace (kubernetes source). */
+  configMap?: string;
+  configNamespace?: string;
   nodeId: string;
   prefix: string;
   etcdCaFile?: string;
@@ -31,6 +38,10 @@ export const FLAGS = {
   listen: { env: 'SM_LISTEN', default: '127.0.0.1:50051' },
   'etcd-endpoints': { env: 'SM_ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379' },
   config: { env: 'SM_CONFIG', default: DEFAULT_CONFIG_PATH },
+  'config-source': { env: 'SM_CONFIG_SOURCE', default: 'file' },
+  'config-poll': { env: 'SM_CONFIG_POLL', default: '10' },
+  'config-map': { env: 'SM_CONFIG_MAP', default: '' },
+  'config-namespace': { env: 'POD_NAMESPACE', default: '' },
   'node-id': { env: 'SM_NODE_ID', default: hostname() },
   'etcd-prefix': { env: 'SM_ETCD_PREFIX', default: '/session-manager/' },
   'etcd-ca-file': { env: 'SM_ETCD_CA_FILE', default: '' },
@@ -67,10 +78,19 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
   };
   const endpoints = get('etcd-endpoints').split(',').map((s) => s.trim()).filter(Boolean);
   const opt = (k: keyof typeof FLAGS): string | undefined => get(k) || undefined;
+  const configSource = get('config-source');
+  if (configSource !== 'file' && configSource !== 'kubernetes') throw new Error(`--config-source (SM_CONFIG_SOURCE) must be 'file' or 'kubernetes'`);
+  if (configSource === 'kubernetes' && !get('config-map')) throw new Error('--config-map (SM_CONFIG_MAP) is required with --config-source=kubernetes');
+  const configPollMs = seconds('config-poll');
+  if (configPollMs <= 0) throw new Error('--config-poll (SM_CONFIG_POLL) must be a number of seconds > 0');
   return {
     listen: get('listen'),
     etcdEndpoints: endpoints,
     configPath: get('config'),
+    configSource,
+    configPollMs,
+    configMap: opt('config-map'),
+    configNamespace: opt('config-namespace'),
     nodeId: get('node-id'),
     prefix: get('etcd-prefix'),
     etcdCaFile: opt('etcd-ca-file'),

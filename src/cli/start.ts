@@ -2,7 +2,9 @@
 // its telemetry, and wire signals to a graceful stop. Nothing else lives here. Loaded by main.ts
 // after the OpenTelemetry SDK has started.
 import { ConfigInvalidError } from '../config/errors.js';
-import { loadConfigFile, StaticConfigSource } from '../config/loader.js';
+import { loadConfigFile } from '../config/loader.js';
+import { openLiveConfigSource } from '../config/open-source.js';
+import { forwardConfigEvents } from '../config/reloadable-config.js';
 import { SessionNode } from '../node.js';
 import { createLogger } from '../telemetry/log.js';
 import { attachTelemetry } from '../telemetry/node-telemetry.js';
@@ -31,7 +33,20 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     process.exit(EXIT_CONFIG);
   }
   log.info({ config: config.source, version: config.version }, 'config loaded');
-  const configSource = new StaticConfigSource(config);
+  let configSource;
+  try {
+    configSource = await openLiveConfigSource(config, {
+      source: args.configSource,
+      path: args.configPath,
+      pollMs: args.configPollMs,
+      ...(args.configMap ? { configMap: args.configMap } : {}),
+      ...(args.configNamespace ? { namespace: args.configNamespace } : {}),
+      log,
+    });
+  } catch (err) {
+    process.stderr.write(`session-manager: ${(err as Error).message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
   const node = new SessionNode({
     nodeId: args.nodeId,
     listen: args.listen,
@@ -52,6 +67,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     ...(args.idKeyFile ? { idKeyFile: args.idKeyFile } : {}),
   });
   attachTelemetry(node, { logger: log, config: configSource });
+  // The source validates every update before it applies; both outcomes go to node.events (metrics, spans).
+  forwardConfigEvents(configSource, node.events);
+  configSource.start();
   // Last step of the shutdown order (ARCHITECTURE rule 8): flush telemetry, then the log, then exit.
   const exit = async (code: number) => {
     await activeTelemetry()?.shutdown();
@@ -67,6 +85,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     }
     stopping = true;
     log.info({ signal }, 'stopping');
+    configSource.stop();
     node.stop().then(
       () => exit(0),
       (err: Error) => {

@@ -120,6 +120,22 @@ export class StoreQuotaExceededError extends SessionManagerError {
   }
 }
 
+/** A write larger than etcd accepts in one request (about 1.5 MiB). */
+export class RequestTooLargeError extends SessionManagerError {
+  readonly reason = 'REQUEST_TOO_LARGE';
+  constructor() {
+    super('store: the write is larger than etcd accepts in one request; store less data per session');
+  }
+}
+
+/** A request whose bytes are not a valid message of its type. */
+export class MalformedRequestError extends SessionManagerError {
+  readonly reason = 'MALFORMED_REQUEST';
+  constructor() {
+    super('request: the message could not be decoded');
+  }
+}
+
 /** The local mirror has not heard from the store for longer than `cache.max-staleness`. */
 export class CacheStaleError extends SessionManagerError {
   readonly reason = 'CACHE_STALE';

@@ -38,6 +38,8 @@ export interface LoginRequest {
   readonly ttlMs: number;
   /** Decides against the user's existing sessions (pure: domain/login.ts). */
   readonly plan: (existing: readonly ExistingSession[]) => LoginPlan;
+  /** False when no per-user rule applies to this client type: the existing sessions need not be read. */
+  readonly userRules: boolean;
   /** session.max-sessions; 0 = unlimited. */
   readonly maxSessions: number;
 }

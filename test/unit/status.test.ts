@@ -32,6 +32,8 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.TooManyStreamsError(1),
     new errors.IdModeDisabledError(),
     new errors.SessionExistsError(),
+    new errors.RequestTooLargeError(),
+    new errors.MalformedRequestError(),
   ];
   it('covers every error class', () => {
     const exported = Object.values(errors).filter(

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { noop } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
+import { isRecoverableError } from 'etcd3';
 import {
   Etcd3,
   type IDeleteRangeRequest,
@@ -52,12 +53,18 @@ export class EtcdGateway {
     if (!(this.timeoutMs > 0)) throw new Error('etcd: requestTimeoutMs must be greater than 0');
     const etcdOptions: IOptions = {
       hosts: options.endpoints,
-      // The service handles faults itself: a circuit breaker would keep failing for seconds after etcd
-      // came back, and blind retries would repeat non-idempotent writes.
-      faultHandling: { host: () => noop, global: noop },
+      // Per member, a short circuit breaker: after two network failures requests go to the other
+      // members for a second, then one is tried again — so a dead member costs few errors and a
+      // member that came back is used again within a second. No global retries: they would repeat
+      // non-idempotent writes; callers decide what to retry.
+      faultHandling: {
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
+        global: noop,
+      },
       grpcOptions: {
-        'grpc.keepalive_time_ms': 5000,
-        'grpc.keepalive_timeout_ms': 3000,
+        // etcd's --grpc-keepalive-min-time is 5 s: pinging more often gets the connection closed.
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5000,
         'grpc.keepalive_permit_without_calls': 1,
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
       },

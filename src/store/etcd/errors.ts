@@ -1,5 +1,5 @@
 import { EtcdLeaseInvalidError } from 'etcd3';
-import { SessionManagerError, StoreQuotaExceededError, StoreUnavailableError } from '../../domain/errors.js';
+import { RequestTooLargeError, SessionManagerError, StoreQuotaExceededError, StoreUnavailableError } from '../../domain/errors.js';
 
 /** LeaseGoneError reports that a lease a write relied on has expired; the caller picks a new one. */
 export class LeaseGoneError extends Error {
@@ -18,6 +18,7 @@ export function translateEtcdError(err: unknown): Error {
   if (err instanceof SessionManagerError || err instanceof LeaseGoneError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (/database space exceeded|no space/i.test(message)) return new StoreQuotaExceededError();
+  if (/request is too large|larger than max|message larger than/i.test(message)) return new RequestTooLargeError();
   if (err instanceof EtcdLeaseInvalidError || /requested lease not found/i.test(message)) return new LeaseGoneError();
   return new StoreUnavailableError(message.split('\n')[0]!.slice(0, 200));
 }

@@ -44,7 +44,7 @@ export class PresenceStore {
   }
 
   /** Records when a connection-bound session lost its last connection, or 0 when attached (compare-and-swap). */
-  async markLost(s: StoredSession, at: number): Promise<boolean> {
+  async markLost(s: StoredSession, at: number): Promise<StoredSession | null> {
     const r = await this.etcd.txn(
       {
         compare: [{ key: b(this.keys.session(s.hash)), target: 'Mod', result: 'Equal', mod_revision: s.modRevision }],
@@ -53,6 +53,6 @@ export class PresenceStore {
       },
       's',
     );
-    return r.succeeded;
+    return r.succeeded ? { ...s, rec: { ...s.rec, connectionLostAt: at }, modRevision: Number(r.header.revision) } : null;
   }
 }

@@ -7,6 +7,7 @@ import {
   ConcurrentUpdateError,
   EtagMismatchError,
   SessionLimitReachedError,
+  StoreQuotaExceededError,
 } from '../../domain/errors.js';
 import type { SessionEvent } from '../../domain/events.js';
 import type { ExistingSession } from '../../domain/login.js';
@@ -48,6 +49,8 @@ export interface EtcdSessionStoreOptions {
   /** How long lifecycle events are kept (read at every write, so config reloads apply). Required. */
   eventRetentionMs: () => number;
   clock: Clock;
+  /** Told when a session ended without its event (etcd over quota). */
+  onEventLost?: (reason: EndReason) => void;
 }
 
 /** Builds a StoredSession from an etcd key-value of a session record. */
@@ -116,6 +119,27 @@ export class EtcdSessionStore implements SessionStore {
 
   async login(req: LoginRequest): Promise<{ session: StoredSession; ended: readonly EndItem[] }> {
     const { rec } = req;
+    if (!req.userRules && req.maxSessions === 0) {
+      // No rule looks at other sessions: one transaction, no reads (the common case for api, mobile…).
+      const created = await this.withLease(req.ttlMs, 2 + req.attributes.size, async (lease) => {
+        const r = await this.etcd.txn(
+          {
+            compare: [{ key: b(this.keys.session(req.hash)), target: 'Create', result: 'Equal', create_revision: 0 }],
+            success: [
+              ...this.createOps(req.hash, rec, req.attributes, req.etags, lease),
+              { request_put: { key: b(this.keys.lastCreate()), value: Buffer.alloc(0) } },
+              await this.eventOp({ type: 'CREATED', site: rec.site, user: rec.user, clientType: rec.clientType, sessionRef: req.hash }),
+            ],
+            failure: [],
+          },
+          's',
+        );
+        if (!r.succeeded) throw new ConcurrentUpdateError();
+        const rev = Number(r.header.revision);
+        return { hash: req.hash, rec, modRevision: rev, createRevision: rev, lease };
+      });
+      return { session: created, ended: [] };
+    }
     const indexPrefix = this.keys.userSessions(rec.site, rec.user);
     for (let attempt = 0; attempt < LOGIN_ATTEMPTS; attempt++) {
       // Phase 1: one consistent snapshot of the user's index, the create marker and the session count.
@@ -213,15 +237,18 @@ export class EtcdSessionStore implements SessionStore {
   }
 
   async end(s: StoredSession, reason: EndReason): Promise<boolean> {
-    const r = await this.etcd.txn(
-      {
-        compare: [{ key: b(this.keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.createRevision }],
-        success: await this.endOps(s, reason),
-        failure: [],
-      },
-      's',
-    );
-    return r.succeeded;
+    const compare: ICompare[] = [{ key: b(this.keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.createRevision }];
+    const ops = await this.endOps(s, reason);
+    try {
+      return (await this.etcd.txn({ compare, success: ops, failure: [] }, 's')).succeeded;
+    } catch (err) {
+      // Over its space quota etcd refuses any txn that puts, but still deletes. Ending a session is a
+      // security action (logout, revoke): it must not wait for an operator, so it goes through
+      // without its event, which is reported instead (counted as events lost).
+      if (!(err instanceof StoreQuotaExceededError)) throw err;
+      this.options.onEventLost?.(reason);
+      return (await this.etcd.txn({ compare, success: ops.filter((op) => !op.request_put), failure: [] }, 's')).succeeded;
+    }
   }
 
   async endFenced(items: readonly EndItem[], fence: Fence): Promise<FencedResult> {

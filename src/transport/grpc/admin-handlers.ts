@@ -15,6 +15,7 @@ import { EndReason, SessionState } from '../../gen/sessionmanager/v1/session.js'
 import type { AdminAuth } from './auth.js';
 import { clientTypeToPb, sessionToPb } from './convert.js';
 import { unary, type CallObserver, type ServingGate } from './session-handlers.js';
+import { requireDecoded } from './safe-decode.js';
 import { toServiceError } from './status.js';
 import type { StreamRegistry } from './streams.js';
 
@@ -123,6 +124,7 @@ export function adminHandlers(
       try {
         gate();
         auth.check(call.metadata);
+        requireDecoded(call.request);
         events.validateToken(call.request.resumeToken);
         streams.add(call as ServerWritableStream<unknown, unknown>);
       } catch (err) {

@@ -1,4 +1,4 @@
-import { credentials, Metadata, type ChannelCredentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ChannelCredentials, type ChannelOptions, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import {
   AdminServiceClient,
   type GetClusterStatusRequest,
@@ -64,8 +64,8 @@ export class SessionApi {
   readonly deleteAttribute: (req: DeleteAttributeRequest) => Promise<DeleteAttributeResponse>;
   readonly reauthenticate: (req: ReauthenticateRequest) => Promise<ReauthenticateResponse>;
 
-  constructor(address: string, options: { credentials?: ChannelCredentials; timeoutMs?: number } = {}) {
-    const c = new SessionServiceClient(address, options.credentials ?? credentials.createInsecure());
+  constructor(address: string, options: { credentials?: ChannelCredentials; timeoutMs?: number; channelOptions?: ChannelOptions } = {}) {
+    const c = new SessionServiceClient(address, options.credentials ?? credentials.createInsecure(), options.channelOptions);
     const t = options.timeoutMs ?? 10_000;
     this.raw = c;
     this.create = promised((r: DeepPartial<CreateSessionRequest>, m, o, cb) => c.createSession(CreateSessionRequestMsg.fromPartial(r), m, o, cb), t);
@@ -98,8 +98,12 @@ export class AdminApi {
   readonly status: (req: GetClusterStatusRequest) => Promise<GetClusterStatusResponse>;
   private readonly md: () => Metadata;
 
-  constructor(address: string, token: string | undefined, options: { credentials?: ChannelCredentials; timeoutMs?: number } = {}) {
-    const c = new AdminServiceClient(address, options.credentials ?? credentials.createInsecure());
+  constructor(
+    address: string,
+    token: string | undefined,
+    options: { credentials?: ChannelCredentials; timeoutMs?: number; channelOptions?: ChannelOptions } = {},
+  ) {
+    const c = new AdminServiceClient(address, options.credentials ?? credentials.createInsecure(), options.channelOptions);
     const t = options.timeoutMs ?? 10_000;
     this.md = () => {
       const m = new Metadata();

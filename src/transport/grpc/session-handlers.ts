@@ -8,6 +8,7 @@ import {
   type SessionServiceServer,
 } from '../../gen/sessionmanager/v1/session_service.js';
 import { clientTypeFromPb, idModeFromPb, sessionToPb, verdictToPb } from './convert.js';
+import { requireDecoded } from './safe-decode.js';
 import { toServiceError } from './status.js';
 import type { StreamRegistry } from './streams.js';
 
@@ -32,6 +33,7 @@ export function unary<Req, Res>(
     let p: Promise<Res>;
     try {
       gate();
+      requireDecoded(call.request);
       p = fn(call.request, call);
     } catch (err) {
       p = Promise.reject(err);
@@ -122,6 +124,7 @@ export function sessionHandlers(
       };
       try {
         gate();
+        requireDecoded(call.request);
         streams.add(call as ServerWritableStream<unknown, unknown>);
       } catch (err) {
         fail(err);

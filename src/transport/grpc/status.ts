@@ -36,6 +36,8 @@ export const REASON_TO_STATUS: Readonly<Record<string, status>> = {
   TOO_MANY_STREAMS: status.RESOURCE_EXHAUSTED,
   ID_MODE_DISABLED: status.FAILED_PRECONDITION,
   SESSION_EXISTS: status.ALREADY_EXISTS,
+  REQUEST_TOO_LARGE: status.RESOURCE_EXHAUSTED,
+  MALFORMED_REQUEST: status.INVALID_ARGUMENT,
 };
 
 /** Reason used for errors that are not SessionManagerErrors (bugs): INTERNAL, message hidden. */
