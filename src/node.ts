@@ -127,7 +127,7 @@ export class SessionNode {
     this.presenceMirror = new PresenceChannel(this.keys, this.clock);
     this.nodeMirror = new NodeChannel(this.keys.nodes());
     const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
-    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], { maxStalenessMs: policy().cacheMaxStalenessMs });
+    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], { maxStalenessMs: () => policy().cacheMaxStalenessMs });
     const leases = new LeaseBuckets(this.etcd, this.clock);
     const store = new EtcdSessionStore(this.etcd, this.keys, leases, {
       eventRetentionMs: () => policy().eventsRetentionMs,
@@ -135,7 +135,7 @@ export class SessionNode {
       onEventLost: (reason) => this.log.warn({ reason }, 'etcd over quota: session ended without its lifecycle event'),
     });
     const presenceStore = new PresenceStore(this.etcd, this.keys, options.nodeId);
-    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: 2 * policy().scavengeIntervalMs, events: this.events });
+    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs, events: this.events });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
     this.registry = new NodeRegistry(this.etcd, this.keys, {
       nodeId: options.nodeId,
@@ -253,7 +253,7 @@ export class SessionNode {
     this.presence.start();
     this.scavenger.start();
     this.stateValue = 'serving';
-    this.unsubscribeConfig = this.options.config.onChange((c) => this.log.info({ version: c.version }, 'config applied to new sessions'));
+    this.unsubscribeConfig = this.options.config.onChange(() => void this.registry.refresh().catch(() => {}));
     this.refreshHealth();
     this.healthTimer = setInterval(() => this.refreshHealth(), this.options.healthIntervalMs ?? 250);
     this.healthTimer.unref();

@@ -7,8 +7,8 @@ import type { NodeEvents } from './node-events.js';
 
 /** Options of TouchWriter. */
 export interface TouchWriterOptions {
-  /** Added to every backstop lease TTL so the scavenger, not etcd, normally ends sessions. Required. */
-  leaseMarginMs: number;
+  /** Added to every backstop lease TTL so the scavenger, not etcd, normally ends sessions. Required; a function is read per write. */
+  leaseMarginMs: number | (() => number);
   /** Attempts per write when other nodes keep changing the record. Default 3. */
   maxAttempts?: number;
   /** Telemetry sink. */
@@ -49,10 +49,15 @@ export class TouchWriter {
     private readonly clock: Clock,
     private readonly options: TouchWriterOptions,
   ) {
-    if (!(options.leaseMarginMs >= 0)) throw new Error('touch-writer: leaseMarginMs must not be negative');
+    if (!(this.margin() >= 0)) throw new Error('touch-writer: leaseMarginMs must not be negative');
     this.maxAttempts = options.maxAttempts ?? 3;
     if (!(this.maxAttempts >= 1)) throw new Error('touch-writer: maxAttempts must be at least 1');
     cache.onDelete((hash) => this.pending.delete(hash));
+  }
+
+  private margin(): number {
+    const m = this.options.leaseMarginMs;
+    return typeof m === 'function' ? m() : m;
   }
 
   /** Sets the handler of background write failures (logging). */
@@ -63,7 +68,7 @@ export class TouchWriter {
   /** Lease TTL for a record written now: its backstop plus the margin; 0 = no lease. */
   ttlFor(rec: SessionRecord): number {
     const ttl = backstopTtlMs(rec, this.clock.now());
-    return ttl === 0 ? 0 : ttl + this.options.leaseMarginMs;
+    return ttl === 0 ? 0 : ttl + this.margin();
   }
 
   /** The newest activity this node has seen for a session (written or not). */

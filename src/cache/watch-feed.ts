@@ -10,8 +10,8 @@ export type FeedState = 'idle' | 'syncing' | 'live' | 'down' | 'stopped';
 
 /** Options of WatchFeed. */
 export interface WatchFeedOptions {
-  /** Longest time without confirmed news from etcd before reads fail closed. Required. */
-  maxStalenessMs: number;
+  /** Longest time without confirmed news from etcd before reads fail closed. Required; a function is read at every check (config reloads). */
+  maxStalenessMs: number | (() => number);
   /** How often to ask etcd for a progress notification. Default maxStalenessMs / 4. */
   progressIntervalMs?: number;
   /** Page size of the relist. Default 5000. */
@@ -55,7 +55,8 @@ export class WatchFeed extends EventEmitter {
   private progressTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
-  private readonly opts: Required<WatchFeedOptions>;
+  private readonly opts: Required<Omit<WatchFeedOptions, 'maxStalenessMs'>>;
+  private readonly maxStaleness: () => number;
   readonly stats: FeedStats = { relists: 0, reconnects: 0, eventsApplied: 0, lastAppliedRevision: 0 };
   private generation = 0;
   private pendingCreates: ChannelState[] = [];
@@ -68,15 +69,17 @@ export class WatchFeed extends EventEmitter {
   ) {
     super();
     if (channels.length === 0) throw new Error('watch-feed: at least one channel is required');
-    if (!(options.maxStalenessMs > 0)) throw new Error('watch-feed: maxStalenessMs must be greater than 0');
+    const m = options.maxStalenessMs;
+    this.maxStaleness = typeof m === 'function' ? m : () => m;
+    const initial = this.maxStaleness();
+    if (!(initial > 0)) throw new Error('watch-feed: maxStalenessMs must be greater than 0');
     this.opts = {
-      maxStalenessMs: options.maxStalenessMs,
-      progressIntervalMs: options.progressIntervalMs ?? Math.max(50, Math.floor(options.maxStalenessMs / 4)),
+      progressIntervalMs: options.progressIntervalMs ?? Math.max(50, Math.floor(initial / 4)),
       relistPageSize: options.relistPageSize ?? 5000,
       backoffMinMs: options.backoffMinMs ?? 100,
       backoffMaxMs: options.backoffMaxMs ?? 2000,
     };
-    if (this.opts.progressIntervalMs >= this.opts.maxStalenessMs) {
+    if (this.opts.progressIntervalMs >= initial) {
       throw new Error('watch-feed: progressIntervalMs must be less than maxStalenessMs');
     }
     if (this.opts.backoffMinMs > this.opts.backoffMaxMs) throw new Error('watch-feed: backoffMinMs must not exceed backoffMaxMs');
@@ -151,7 +154,7 @@ export class WatchFeed extends EventEmitter {
     if (this.stateValue === 'stopped') throw new NotServingError('cache stopped');
     if (this.confirmedAt === Number.NEGATIVE_INFINITY) throw new NotServingError(`cache ${this.stateValue}`);
     const stale = this.stalenessMs();
-    if (stale > this.opts.maxStalenessMs) throw new CacheStaleError(Math.round(stale));
+    if (stale > this.maxStaleness()) throw new CacheStaleError(Math.round(stale));
   }
 
   /** True when reads may be served from the mirrors. */
@@ -218,7 +221,7 @@ export class WatchFeed extends EventEmitter {
     clearTimeout(this.createTimer);
     this.createTimer = setTimeout(() => {
       if (gen === this.generation && this.pendingCreates.length > 0) this.onBroken(new Error('watch create not acknowledged in time'));
-    }, Math.max(1000, this.opts.maxStalenessMs));
+    }, Math.max(1000, this.maxStaleness()));
     this.createTimer.unref();
     for (const c of this.channels) {
       c.watchId = undefined;

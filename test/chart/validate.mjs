@@ -31,6 +31,9 @@ const FULLNAME = `${RELEASE}-session-manager`;
 const CONTAINER = "session-manager";
 const CONFIG_DIR = "/etc/session-manager/config";
 const CLIENT_TYPES = ["web", "desktop", "plugin", "mobile", "widget", "api", "admin"];
+const DASHBOARD_CM = `${FULLNAME}-dashboard`;
+const DASHBOARD_FILE = "dashboards/session-manager.json";
+const isDashboardCm = (o) => o.kind === "ConfigMap" && o.metadata.name === DASHBOARD_CM;
 
 // Defaults of cluster-config.properties from the service contract.
 const CONTRACT_DEFAULTS = {
@@ -221,7 +224,9 @@ async function checkCase(c) {
       const n = o.metadata.name;
       assert(n === FULLNAME || n.startsWith(`${FULLNAME}-`), `${o.kind} name ${n} does not start with ${FULLNAME}`);
       assert(DNS1123_LABEL.test(n) && n.length <= 63, `${o.kind} name ${n} is not a DNS label`);
-      const wantNs = o.kind === "ServiceMonitor" && values.serviceMonitor.namespace ? values.serviceMonitor.namespace : NAMESPACE;
+      let wantNs = NAMESPACE;
+      if (o.kind === "ServiceMonitor" && values.serviceMonitor.namespace) wantNs = values.serviceMonitor.namespace;
+      if (isDashboardCm(o) && values.grafanaDashboard.namespace) wantNs = values.grafanaDashboard.namespace;
       assert(o.metadata.namespace === wantNs, `${o.kind}/${n} namespace ${o.metadata.namespace}, want ${wantNs}`);
     }
     const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
@@ -375,6 +380,8 @@ async function checkCase(c) {
     } else {
       assert(env.OTEL_TRACES_EXPORTER?.value === "none", `OTEL_TRACES_EXPORTER ${env.OTEL_TRACES_EXPORTER?.value}`);
     }
+    // Logs are JSON on stdout (collected by a filelog receiver); the service exports no OTLP logs.
+    assert(env.OTEL_LOGS_EXPORTER === undefined, `OTEL_LOGS_EXPORTER set: ${JSON.stringify(env.OTEL_LOGS_EXPORTER)}`);
     const names = (server.env ?? []).map((e) => e.name);
     assert(new Set(names).size === names.length, `duplicate env names: ${names}`);
     // $(VAR) references must point at variables defined earlier.
@@ -411,7 +418,8 @@ async function checkCase(c) {
 
   checks.run(`${tag} ConfigMap holds cluster-config.properties`, () => {
     if (values.config.existingConfigMap) {
-      assert(!byKind(objs, "ConfigMap").length, "ConfigMap rendered although config.existingConfigMap is set");
+      const cms = byKind(objs, "ConfigMap").filter((o) => !isDashboardCm(o));
+      assert(!cms.length, `ConfigMap rendered although config.existingConfigMap is set: ${cms.map((o) => o.metadata.name)}`);
       return;
     }
     const cm = one(objs, "ConfigMap", `${FULLNAME}-config`);
@@ -505,6 +513,31 @@ async function checkCase(c) {
     assert(sm.spec.endpoints[0].path === "/metrics", `path ${sm.spec.endpoints[0].path}`);
     assert(selected[0].spec.ports.some((p) => p.name === "metrics" && p.port === values.metrics.port), "main Service has no metrics port");
     for (const [k, v] of Object.entries(values.serviceMonitor.labels)) assert(sm.metadata.labels[k] === v, `ServiceMonitor label ${k}`);
+  });
+
+  checks.run(`${tag} Grafana dashboard ConfigMap ${values.grafanaDashboard.enabled ? "carries the sidecar label and the dashboard JSON" : "absent"}`, () => {
+    const cms = objs.filter(isDashboardCm);
+    if (!values.grafanaDashboard.enabled) {
+      assert(cms.length === 0, "dashboard ConfigMap rendered although grafanaDashboard.enabled is false");
+      assert(!objs.some((o) => o.metadata.labels?.grafana_dashboard !== undefined), "an object carries the grafana_dashboard label");
+      return;
+    }
+    const cm = one(objs, "ConfigMap", DASHBOARD_CM);
+    const gd = values.grafanaDashboard;
+    assert(cm.metadata.namespace === (gd.namespace || NAMESPACE), `namespace ${cm.metadata.namespace}`);
+    assert(Object.keys(gd.labels).length > 0, "grafanaDashboard.labels is empty: the sidecar would not find the ConfigMap");
+    for (const [k, v] of Object.entries(gd.labels)) assert(cm.metadata.labels?.[k] === v, `label ${k}=${cm.metadata.labels?.[k]}, want ${v}`);
+    assertEqual(cm.metadata.annotations ?? {}, gd.annotations, "annotations");
+    assertEqual(Object.keys(cm.data ?? {}), ["session-manager.json"], "ConfigMap keys");
+    let dashboard;
+    try {
+      dashboard = JSON.parse(cm.data["session-manager.json"]);
+    } catch (e) {
+      throw new Error(`session-manager.json is not JSON: ${e.message}`);
+    }
+    assert(dashboard.uid === "session-manager", `dashboard uid ${dashboard.uid}`);
+    assert(typeof dashboard.title === "string" && Array.isArray(dashboard.panels) && dashboard.panels.length > 0, "not a dashboard (title, panels)");
+    assertEqual(dashboard, JSON.parse(readFileSync(join(chartDir, DASHBOARD_FILE), "utf8")), `dashboard differs from ${DASHBOARD_FILE}`);
   });
 
   checks.run(`${tag} helm test pod calls grpc.health.v1.Health through both Services`, () => {
@@ -758,6 +791,8 @@ function checkRejected() {
     ["marginSeconds below 5", ["--set", "shutdown.marginSeconds=2"], /marginSeconds/],
     ["extraProperties duplicating a rendered key", ["--set", "config.extraProperties=session.hit-max=3"], /extraProperties sets "session\.hit-max"/],
     ["admin token and existing Secret together", ["--set", "admin.token=abc", "--set", "admin.existingSecret=x"], /admin\.existingSecret or admin\.token/],
+    ["otel.exportLogs (removed: logs go to stdout only)", ["--set", "otel.exportLogs=true"], /additional propert/],
+    ["unquoted Grafana sidecar label value", ["--set", "grafanaDashboard.labels.grafana_dashboard=1"], /grafanaDashboard\/labels/],
     ["ServiceMonitor without metrics", ["--set", "serviceMonitor.enabled=true", "--set", "metrics.enabled=false"], /needs metrics\.enabled/],
   ];
   for (const [name, extra, pattern] of cases) {
@@ -836,6 +871,12 @@ function checkChartFiles() {
     };
     walk(values, schema, "");
     assert(missing.length === 0, missing.join("\n"));
+  });
+
+  checks.run('grafanaDashboard defaults: off, release namespace, sidecar label grafana_dashboard: "1"', () => {
+    assertEqual(values.grafanaDashboard, { enabled: false, namespace: "", labels: { grafana_dashboard: "1" }, annotations: {} }, "grafanaDashboard");
+    const dashboard = JSON.parse(readFileSync(join(chartDir, DASHBOARD_FILE), "utf8"));
+    assert(dashboard.uid === "session-manager", `${DASHBOARD_FILE} uid ${dashboard.uid}`);
   });
 
   checks.run("values.yaml: every key is documented by a comment", () => {
