@@ -2,7 +2,7 @@ import type { IKeyValue } from 'etcd3';
 import type { StoredSession } from '../domain/ports.js';
 import type { Keys } from '../store/etcd/keys.js';
 import { storedFromKv } from '../store/etcd/session-store.js';
-import type { MirrorChannel } from './mirror-channel.js';
+import type { MirrorChannel, MirrorListing } from './mirror-channel.js';
 import type { SessionCache } from './session-cache.js';
 
 /** SessionChannel feeds session records from etcd into the SessionCache. */
@@ -26,6 +26,19 @@ export class SessionChannel implements MirrorChannel {
       this.onUnreadable(err);
       return null;
     }
+  }
+
+  beginList(): MirrorListing {
+    const next = new Map<string, StoredSession>();
+    return {
+      add: (kvs) => {
+        for (const kv of kvs) {
+          const s = this.decode(kv);
+          if (s) next.set(s.hash, s);
+        }
+      },
+      commit: () => this.cache.replaceAll(next),
+    };
   }
 
   replaceAll(kvs: readonly IKeyValue[]): void {

@@ -167,34 +167,46 @@ export class WatchFeed extends EventEmitter {
     }
   }
 
-  private async listPrefix(prefix: string, revision: number): Promise<{ kvs: IKeyValue[]; revision: number }> {
+  /** Lists a prefix page by page at one revision (0 = now); returns the revision read. */
+  private async listPrefix(prefix: string, revision: number, onPage: (kvs: IKeyValue[]) => void): Promise<number> {
     const end = prefixEnd(prefix);
-    const kvs: IKeyValue[] = [];
     let from = Buffer.from(prefix);
     let rev = revision;
     for (;;) {
       const r = await this.etcd.range({ key: from, range_end: end, limit: this.opts.relistPageSize, ...(rev ? { revision: rev } : {}) }, 'list');
       if (!rev) rev = Number(r.header.revision);
-      kvs.push(...r.kvs);
+      onPage(r.kvs);
       if (!r.more || r.kvs.length === 0) break;
       from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
     }
-    return { kvs, revision: rev };
+    return rev;
   }
 
   private async relist(): Promise<void> {
-    // All channels are listed at one revision so the mirrors agree with each other.
-    const first = await this.listPrefix(this.channels[0]!.channel.prefix, 0);
-    const lists = [first];
-    for (const c of this.channels.slice(1)) lists.push(await this.listPrefix(c.channel.prefix, first.revision));
+    // All channels are listed at one revision so the mirrors agree with each other; nothing is
+    // applied until every list is complete.
+    let revision = 0;
+    const commits: Array<(rev: number) => void> = [];
+    for (const c of this.channels) {
+      const ch = c.channel;
+      if (ch.beginList) {
+        const listing = ch.beginList();
+        revision = await this.listPrefix(ch.prefix, revision, (kvs) => listing.add(kvs));
+        commits.push((rev) => listing.commit(rev));
+      } else {
+        const all: IKeyValue[] = [];
+        revision = await this.listPrefix(ch.prefix, revision, (kvs) => all.push(...kvs));
+        commits.push((rev) => ch.replaceAll(all, rev));
+      }
+    }
     this.channels.forEach((c, i) => {
-      c.channel.replaceAll(lists[i]!.kvs, first.revision);
-      c.applied = first.revision;
+      commits[i]!(revision);
+      c.applied = revision;
     });
-    this.stats.lastAppliedRevision = first.revision;
+    this.stats.lastAppliedRevision = revision;
     this.stats.relists++;
     this.confirmedAt = performance.now();
-    this.emit('synced', first.revision);
+    this.emit('synced', revision);
   }
 
   private async openWatch(): Promise<void> {

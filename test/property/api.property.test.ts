@@ -356,7 +356,7 @@ describe('property: every SessionService RPC under random and boundary input', f
     if (process.env['FC_VERBOSE']) console.log(`      undecodable bodies answered INTERNAL: ${internal}`);
   });
 
-  it.skip('BUG (grpc-js default): an undecodable request body is INTERNAL; should be INVALID_ARGUMENT', async () => {
+  it('an undecodable request body → INVALID_ARGUMENT (not grpc-js\'s default INTERNAL)', async () => {
     // Field 1 (session_id) as a length-delimited string that claims 10 bytes but has 1: ts-proto throws
     // "index out of range" in the deserializer, and grpc-js maps that to INTERNAL. The SessionService
     // contract promises INVALID_ARGUMENT for malformed input. Fix in src/transport/grpc: wrap each
@@ -449,7 +449,7 @@ describe('property: every SessionService RPC under random and boundary input', f
     assert.deepEqual(r.session?.attributeNames, ['__proto__']);
   });
 
-  it.skip('BUG (store): a create whose attributes exceed etcd\'s 1.5 MiB request limit is UNAVAILABLE; should be RESOURCE_EXHAUSTED', async () => {
+  it('a create whose attributes exceed etcd\'s 1.5 MiB request limit → RESOURCE_EXHAUSTED, not a retryable UNAVAILABLE', async () => {
     // 30 attributes of 60 KiB pass every check (count ≤ 64, each ≤ 64 KiB, message < 4 MiB) but the txn
     // is 1.8 MB, over etcd's --max-request-bytes (1.5 MiB): etcd answers "request is too large", which
     // translateEtcdError maps to STORE_UNAVAILABLE, so a client would retry a request that can never
