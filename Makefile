@@ -89,7 +89,10 @@ bench: bench-deps build
 
 # 10 minutes of mixed load, sampled into docs/soak.csv (SOAK_SECONDS to change the length).
 soak: deps build
+	@command -v gnuplot >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq gnuplot-nox >/dev/null; }
 	node dist/bench/soak.js
+	node dist/bench/soak-report.js
 
 test: deps lint-proto check-generated build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
