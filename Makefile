@@ -24,8 +24,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# `npm install`, not `npm ci`: the lock lists optional platform binaries of @bufbuild/buf (darwin,
+# win32, armv7) that the registry mirror here does not serve, and `npm ci` refuses a lock it cannot
+# fully satisfy. With the lock present, `npm install` still installs its exact versions.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 deps: system-deps node_modules/.package-lock.json
