@@ -104,9 +104,8 @@ export class Scavenger {
     const start = performance.now();
     const now = this.deps.clock.now();
     const lagMs = Math.max(0, now - this.nextDue);
-    const items = this.deps.service.endedSessions(now);
-    const report: ScavengeReport = { durationMs: 0, scanned: 0, ended: {}, fencedOut: 0, lagMs };
-    report.scanned = items.length;
+    const { items, scanned } = this.deps.service.endedSessions(now);
+    const report: ScavengeReport = { durationMs: 0, scanned, ended: {}, fencedOut: 0, lagMs };
     try {
       const r = await this.deps.store.endFenced(items, fence);
       for (const it of r.ended) {

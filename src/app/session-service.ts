@@ -1,6 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClientType } from '../domain/client-type.js';
-import { decideHeartbeat, decideValidate, standing, withActivity, type Connection, type Verdict } from '../domain/decisions.js';
+import { decideHeartbeat, decideValidate, idleDeadline, standing, withActivity, type Connection, type Verdict } from '../domain/decisions.js';
 import {
   AttributeNotFoundError,
   ConcurrentUpdateError,
@@ -276,17 +276,19 @@ export class SessionService {
       userAgentHash: identity.client?.userAgent ? bindingHash(id, 'ua', identity.client.userAgent) : '',
     };
     const hash = hashSessionId(id);
-    let s = await this.lookup(hash);
+    const s = await this.lookup(hash);
     if (!s) return { verdict: this.count('NOT_FOUND') };
     if (s.rec.policy.hitMax > 0) return this.exact.run(hash, () => this.validateExact(hash, presented));
     const now = this.deps.clock.now();
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
-    const out = decideValidate(rec, now, this.connectionOf(s), presented);
+    const conn = this.connectionOf(s);
+    const out = decideValidate(rec, now, conn, presented);
     if (out.endReason) this.endInBackground(s, out.endReason);
     if (out.verdict !== 'VALID' || !out.activity) return { verdict: this.count(out.verdict) };
     this.deps.touches.record(s, out.activity);
-    s = { ...s, rec: { ...rec, ...out.activity } };
-    return { verdict: this.count('VALID'), view: this.view(s, now) ?? undefined };
+    // The decision already established the session is live: build the answer without judging again.
+    const next = { ...rec, ...out.activity };
+    return { verdict: this.count('VALID'), view: { hash, rec: next, state: 'ACTIVE', idleDeadline: idleDeadline(next, conn).at } };
   }
 
   /** Validate under a hit maximum: every hit is written with a compare-and-swap, so the count is exact cluster-wide. */
@@ -508,14 +510,16 @@ export class SessionService {
     throw new ConcurrentUpdateError();
   }
 
-  /** Items for the scavenger: every mirrored session that has ended by now, with its reason. */
-  endedSessions(now: number): EndItem[] {
+  /** Items for the scavenger: every mirrored session that has ended by now, with its reason, and how many were examined. */
+  endedSessions(now: number): { items: EndItem[]; scanned: number } {
     const out: EndItem[] = [];
+    let scanned = 0;
     for (const s of this.deps.cache.values()) {
+      scanned++;
       const rec = withActivity(s.rec, this.deps.touches.activity(s));
       const st = standing(rec, now, this.connectionOf(s));
       if (st.kind === 'ENDED') out.push({ s, reason: st.reason });
     }
-    return out;
+    return { items: out, scanned };
   }
 }
