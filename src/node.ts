@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminService } from './app/admin-service.js';
 import { EventReader } from './app/event-reader.js';
@@ -32,6 +33,15 @@ import { GrpcServer } from './transport/grpc/server.js';
 import { sessionHandlers, type CallObserver } from './transport/grpc/session-handlers.js';
 import { StreamRegistry } from './transport/grpc/streams.js';
 import { withSafeDecoding } from './transport/grpc/safe-decode.js';
+
+/** Builds TLS server credentials; a client CA turns on mandatory client certificates (mTLS). */
+function serverCredentials(tls: { certFile: string; keyFile: string; clientCaFile?: string }): ServerCredentials {
+  return ServerCredentials.createSsl(
+    tls.clientCaFile ? readFileSync(tls.clientCaFile) : null,
+    [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
+    !!tls.clientCaFile,
+  );
+}
 
 /** Reads the CLIENT_ADDRESS id key; refuses keys too short to resist guessing. */
 function readIdKey(file: string): Buffer {
@@ -76,6 +86,10 @@ export interface SessionNodeOptions {
   presenceSweepMs?: number;
   /** File with the HMAC key (at least 32 bytes) of CLIENT_ADDRESS session ids; unset disables that mode. */
   idKeyFile?: string;
+  /** Serve gRPC over TLS; with clientCaFile, require client certificates signed by it (mTLS). */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** Client-certificate identities (CN or SAN) allowed to call the AdminService over mTLS. */
+  adminIdentities?: readonly string[];
 }
 
 /** Health name for liveness: the process is up. */
@@ -187,7 +201,7 @@ export class SessionNode {
       config: () => ({ version: config.current().version, error: config.lastError?.() ?? '' }),
     });
     this.streams = new StreamRegistry(options.maxStreams ?? 10_000);
-    this.server = new GrpcServer({ listen: options.listen });
+    this.server = new GrpcServer({ listen: options.listen, ...(options.tls ? { credentials: serverCredentials(options.tls) } : {}) });
     const gate = () => {
       if (this.stateValue !== 'serving' && this.stateValue !== 'draining') throw new NotServingError(this.stateValue);
     };
@@ -196,7 +210,7 @@ export class SessionNode {
     this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, gate, onCall, this.streams, this.cache));
     this.server.addService(
       withSafeDecoding(AdminServiceService),
-      adminHandlers(this.admin, new EventReader(this.etcd, this.keys), new AdminAuth({ tokenFile: options.adminTokenFile }), gate, onCall, this.streams),
+      adminHandlers(this.admin, new EventReader(this.etcd, this.keys), new AdminAuth({ tokenFile: options.adminTokenFile, identities: options.adminIdentities ?? [] }), gate, onCall, this.streams),
     );
     this.server.addService(HealthServiceDefinition, this.health.implementation);
     this.feed.on('lost', (err: Error) => {

@@ -31,6 +31,8 @@ export interface StartArgs {
   electionTtlSeconds: number;
   maxStreams: number;
   idKeyFile?: string;
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  adminIdentities: string[];
 }
 
 /** Each flag, its environment variable and its default (documented in the README). */
@@ -55,6 +57,10 @@ export const FLAGS = {
   'election-ttl': { env: 'SM_ELECTION_TTL', default: '10' },
   'max-streams': { env: 'SM_MAX_STREAMS', default: '10000' },
   'id-key-file': { env: 'SM_ID_KEY_FILE', default: '' },
+  'tls-cert-file': { env: 'SM_TLS_CERT_FILE', default: '' },
+  'tls-key-file': { env: 'SM_TLS_KEY_FILE', default: '' },
+  'tls-client-ca-file': { env: 'SM_TLS_CLIENT_CA_FILE', default: '' },
+  'admin-identities': { env: 'SM_ADMIN_IDENTITIES', default: '' },
 } as const;
 
 /** Parses argv and env into StartArgs; throws with a message naming the bad flag. */
@@ -75,6 +81,14 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     const v = Number(get(k));
     if (!Number.isInteger(v) || v < min) throw new Error(`--${k} (${FLAGS[k].env}) must be a whole number >= ${min}`);
     return v;
+  };
+  const tlsOf = (): { tls?: StartArgs['tls'] } => {
+    const certFile = opt('tls-cert-file');
+    const keyFile = opt('tls-key-file');
+    const clientCaFile = opt('tls-client-ca-file');
+    if (!certFile && !keyFile && !clientCaFile) return {};
+    if (!certFile || !keyFile) throw new Error('--tls-cert-file (SM_TLS_CERT_FILE) and --tls-key-file (SM_TLS_KEY_FILE) go together');
+    return { tls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } };
   };
   const endpoints = get('etcd-endpoints').split(',').map((s) => s.trim()).filter(Boolean);
   const opt = (k: keyof typeof FLAGS): string | undefined => get(k) || undefined;
@@ -105,5 +119,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     electionTtlSeconds: whole('election-ttl', 1),
     maxStreams: whole('max-streams', 1),
     idKeyFile: opt('id-key-file'),
+    ...tlsOf(),
+    adminIdentities: get('admin-identities').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // sessionctl: a small command-line client of the SessionService, for trying the service by hand.
-import type { ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { parseArgs } from 'node:util';
 import { CLIENT_TYPES } from '../domain/client-type.js';
 import { readFileSync } from 'node:fs';
@@ -31,7 +31,8 @@ admin commands (need the admin token: --token-file F, or $SM_ADMIN_TOKEN / $SM_A
   events [--from TOKEN]                 follow lifecycle events (Ctrl-C stops; resume with --from)
 
 client types: ${CLIENT_TYPES.join(', ')}
---addr defaults to $SM_ADDR or 127.0.0.1:50051.`;
+--addr defaults to $SM_ADDR or 127.0.0.1:50051. TLS: --ca-file F (server CA), and for mTLS
+--cert-file F --key-file F (client certificate; a listed one is an admin without a token).`;
 
 
 function print(value: unknown): void {
@@ -62,6 +63,9 @@ async function run(argv: string[]): Promise<number> {
       etag: { type: 'string' },
       'create-only': { type: 'boolean' },
       'token-file': { type: 'string' },
+      'ca-file': { type: 'string' },
+      'cert-file': { type: 'string' },
+      'key-file': { type: 'string' },
       state: { type: 'string' },
       'page-size': { type: 'string' },
       'page-token': { type: 'string' },
@@ -75,10 +79,17 @@ async function run(argv: string[]): Promise<number> {
     return cmd ? 0 : 2;
   }
   const addr = values.addr ?? process.env['SM_ADDR'] ?? '127.0.0.1:50051';
-  const client = new SessionApi(addr);
+  const tls = values['ca-file']
+    ? credentials.createSsl(
+        readFileSync(values['ca-file']),
+        values['key-file'] ? readFileSync(values['key-file']) : null,
+        values['cert-file'] ? readFileSync(values['cert-file']) : null,
+      )
+    : undefined;
+  const client = new SessionApi(addr, tls ? { credentials: tls } : {});
   const tokenFile = values['token-file'] ?? process.env['SM_ADMIN_TOKEN_FILE'];
   const token = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : process.env['SM_ADMIN_TOKEN'];
-  const admin = new AdminApi(addr, token);
+  const admin = new AdminApi(addr, token, tls ? { credentials: tls } : {});
   const typeOf = (name: string | undefined): ClientType => {
     if (name === undefined) return ClientType.CLIENT_TYPE_UNSPECIFIED;
     const idx = CLIENT_TYPES.indexOf(name as (typeof CLIENT_TYPES)[number]);

@@ -65,6 +65,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     electionTtlSeconds: args.electionTtlSeconds,
     maxStreams: args.maxStreams,
     ...(args.idKeyFile ? { idKeyFile: args.idKeyFile } : {}),
+    ...(args.tls ? { tls: args.tls } : {}),
+    adminIdentities: args.adminIdentities,
   });
   attachTelemetry(node, { logger: log, config: configSource });
   // The source validates every update before it applies; both outcomes go to node.events (metrics, spans).

@@ -75,7 +75,7 @@ export function adminHandlers(
 ): AdminServiceServer {
   const u = <Req, Res>(m: string, fn: (req: Req) => Promise<Res>) =>
     unary<Req, Res>(m, gate, observe, (req: Req, call: ServerUnaryCall<Req, Res>) => {
-      auth.check(call.metadata);
+      auth.check(call.metadata, call.getAuthContext?.().sslPeerCertificate);
       return fn(req);
     });
   return {
@@ -123,7 +123,7 @@ export function adminHandlers(
       };
       try {
         gate();
-        auth.check(call.metadata);
+        auth.check(call.metadata, call.getAuthContext?.().sslPeerCertificate);
         requireDecoded(call.request);
         events.validateToken(call.request.resumeToken);
         streams.add(call as ServerWritableStream<unknown, unknown>);

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { Metadata } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import { AdminCredentialError } from '../../domain/errors.js';
 
 /** Options of AdminAuth. */
@@ -9,6 +10,24 @@ export interface AdminAuthOptions {
   tokenFile?: string;
   /** How often the file is checked for a rotated token. Default 5000 ms. */
   recheckMs?: number;
+  /**
+   * Client-certificate identities (subject CN or a DNS / URI subject alternative name) that are admins
+   * when mTLS is on; the certificate itself is verified by the TLS layer against the client CA.
+   */
+  identities?: readonly string[];
+}
+
+/** The names a verified client certificate goes by: its subject CN and its DNS and URI SANs. */
+export function certificateIdentities(cert: PeerCertificate | undefined): string[] {
+  if (!cert || !cert.subject) return [];
+  const names: string[] = [];
+  const cn = cert.subject.CN;
+  if (typeof cn === 'string' && cn) names.push(cn);
+  for (const part of (cert.subjectaltname ?? '').split(',')) {
+    const m = /^\s*(DNS|URI):(.+)$/.exec(part);
+    if (m) names.push(m[2]!.trim());
+  }
+  return names;
 }
 
 /**
@@ -43,17 +62,26 @@ export class AdminAuth {
 
   /** True when admin calls can succeed at all. */
   get enabled(): boolean {
-    return this.digest !== null;
+    return this.digest !== null || (this.options.identities?.length ?? 0) > 0;
   }
 
-  /** Throws AdminCredentialError unless the metadata carries the admin token. */
-  check(md: Metadata): void {
+  /**
+   * Throws AdminCredentialError unless the call carries the admin token, or comes over mTLS with a
+   * client certificate whose identity is listed.
+   */
+  check(md: Metadata, peer?: PeerCertificate): void {
+    const allowed = this.options.identities ?? [];
+    if (allowed.length > 0 && certificateIdentities(peer).some((n) => allowed.includes(n))) return;
     const now = Date.now();
     if (now - this.checkedAt > (this.options.recheckMs ?? 5000)) {
       this.checkedAt = now;
       this.load(false);
     }
-    if (!this.digest) throw new AdminCredentialError('admin calls are disabled (no admin token configured)');
+    if (!this.digest) {
+      throw new AdminCredentialError(
+        allowed.length > 0 ? 'an admin client certificate is required' : 'admin calls are disabled (no admin token configured)',
+      );
+    }
     const header = md.get('authorization')[0];
     const m = typeof header === 'string' ? /^Bearer\s+(.+)$/i.exec(header.trim()) : null;
     if (!m) throw new AdminCredentialError('an admin credential is required (authorization: Bearer <token>)');
