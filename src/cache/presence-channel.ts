@@ -101,9 +101,4 @@ export class PresenceChannel implements MirrorChannel {
     for (const [n, p] of m) if (n !== nodeId && p.connections > 0) return true;
     return false;
   }
-
-  /** Nodes that currently publish presence for the session. */
-  nodesOf(hash: string): string[] {
-    return [...(this.bySession.get(hash)?.keys() ?? [])];
-  }
 }

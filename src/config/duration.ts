@@ -13,11 +13,3 @@ export function parseTime(text: string): number | null {
   const ms = n * UNIT_MS[m[2] ?? 'm']!;
   return Number.isSafeInteger(ms) ? ms : null;
 }
-
-/** Formats milliseconds the way the config reads them back (largest exact unit). */
-export function formatTime(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms !== 0 && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}

@@ -216,14 +216,6 @@ export class InvalidResumeTokenError extends SessionManagerError {
   }
 }
 
-/** A resume token older than the event retention window: events were lost to the caller. */
-export class ResumeTokenExpiredError extends SessionManagerError {
-  readonly reason = 'RESUME_TOKEN_EXPIRED';
-  constructor() {
-    super('events: the resume token is older than the retention window; start from now and reconcile');
-  }
-}
-
 /** A streaming call beyond the node's limit of open streams. */
 export class TooManyStreamsError extends SessionManagerError {
   readonly reason = 'TOO_MANY_STREAMS';

@@ -28,7 +28,6 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.AdminCredentialError('x'),
     new errors.InvalidPageTokenError(),
     new errors.InvalidResumeTokenError(),
-    new errors.ResumeTokenExpiredError(),
     new errors.TooManyStreamsError(1),
     new errors.IdModeDisabledError(),
     new errors.SessionExistsError(),
