@@ -41,13 +41,10 @@ export class SessionChannel implements MirrorChannel {
     };
   }
 
-  replaceAll(kvs: readonly IKeyValue[]): void {
-    const next = new Map<string, StoredSession>();
-    for (const kv of kvs) {
-      const s = this.decode(kv);
-      if (s) next.set(s.hash, s);
-    }
-    this.cache.replaceAll(next);
+  replaceAll(kvs: readonly IKeyValue[], revision: number): void {
+    const listing = this.beginList();
+    listing.add(kvs);
+    listing.commit(revision);
   }
 
   put(kv: IKeyValue): void {
