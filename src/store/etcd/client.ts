@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
-import { isRecoverableError } from 'etcd3';
+import { castGrpcError, GRPCCancelledError, isRecoverableError } from 'etcd3';
 import {
   Etcd3,
   type IDeleteRangeRequest,
@@ -35,9 +35,35 @@ export type EtcdObserver = (op: string, prefix: string, durationMs: number, erro
 /** A hook that wraps every etcd request, e.g. in a tracing span; it must call `run` exactly once. */
 export type EtcdInstrumentation = <T>(op: string, keyClass: string, run: () => Promise<T>) => Promise<T>;
 
+/** The part of etcd3's connection pool that streams report their errors to. */
+interface StreamFailureSink {
+  markFailed(resource: unknown, error: Error): void;
+}
+
 /**
- * EtcdGateway is the one door to etcd: raw KV, lease and watch RPCs with deadlines, no hidden
- * retries or circuit breakers (callers decide what to retry), and errors translated to the service's.
+ * etcd3 reports every stream error to the member's circuit breaker and, for "recoverable" ones,
+ * closes all of that member's channels. A stream we cancel ourselves (a watch we re-open, an
+ * election observer etcd3 ends after a campaign) errors with CANCELLED, which etcd3 counts as a
+ * member failure: two such cancellations in a row open the breaker, and with one endpoint every
+ * request then fails for a second with a healthy etcd. A cancellation says nothing about the
+ * member, so it is neither counted nor allowed to reset the connections.
+ */
+function ignoreOwnCancellations(client: Etcd3): void {
+  const pool = (client as unknown as { pool?: Partial<StreamFailureSink> }).pool;
+  if (typeof pool?.markFailed !== 'function') {
+    throw new Error('etcd: the etcd3 client no longer exposes pool.markFailed; review ignoreOwnCancellations for this etcd3 version');
+  }
+  const markFailed = pool.markFailed.bind(pool);
+  pool.markFailed = (resource, error) => {
+    if (castGrpcError(error) instanceof GRPCCancelledError) return;
+    markFailed(resource, error);
+  };
+}
+
+/**
+ * EtcdGateway is the one door to etcd: raw KV, lease and watch RPCs with deadlines, a circuit
+ * breaker per member, no hidden retries (callers decide what to retry), and errors translated to the
+ * service's.
  */
 export class EtcdGateway {
   readonly client: Etcd3;
@@ -78,6 +104,7 @@ export class EtcdGateway {
     }
     if (options.auth) etcdOptions.auth = { username: options.auth.username, password: options.auth.password };
     this.client = new Etcd3(etcdOptions);
+    ignoreOwnCancellations(this.client);
   }
 
   /** Sets the telemetry observer called after every request. */
