@@ -106,11 +106,11 @@ async function run(argv: string[]): Promise<number> {
         const typeName = values.type ?? 'web';
         const idx = CLIENT_TYPES.indexOf(typeName as (typeof CLIENT_TYPES)[number]);
         if (idx < 0) throw new Error(`unknown --type ${JSON.stringify(typeName)}; one of ${CLIENT_TYPES.join(', ')}`);
-        const attributes: Record<string, Buffer> = {};
+        const attributes = new Map<string, Buffer>();
         for (const a of values.attr ?? []) {
           const eq = a.indexOf('=');
           if (eq <= 0) throw new Error(`--attr wants name=value, got ${JSON.stringify(a)}`);
-          attributes[a.slice(0, eq)] = Buffer.from(a.slice(eq + 1));
+          attributes.set(a.slice(0, eq), Buffer.from(a.slice(eq + 1)));
         }
         const res = await client.create({
           site: values.site ?? 'default',

@@ -435,18 +435,22 @@ describe('property: every SessionService RPC under random and boundary input', f
     }
   });
 
-  it.skip('BUG (ts-proto map decoding): an attribute named "__proto__" is silently dropped by CreateSession', async () => {
-    // The generated decoder does `message.attributes[entry.key] = entry.value` on a plain object, so the
-    // key "__proto__" sets the object's prototype instead of adding an entry; the create succeeds and
-    // the attribute is lost without an error. Fix: decode maps into Object.create(null) / a Map (ts-proto
-    // option useMapType=true), or refuse the name in requireAttribute.
-    const attributes: Record<string, Buffer> = {};
-    Object.defineProperty(attributes, '__proto__', { value: Buffer.from('x'), enumerable: true });
+  it('attribute names that are Object.prototype members ("__proto__", "constructor") are kept like any other', async () => {
+    // Found by this suite: ts-proto decoded map fields into a plain object, where the key "__proto__"
+    // set the prototype instead of adding an entry, so the create succeeded and the attribute was lost.
+    // Map fields now decode into a Map (ts-proto useMapType=true).
+    const attributes = new Map([['__proto__', Buffer.from('x')], ['constructor', Buffer.from('y')]]);
     const bytes = Buffer.from(CreateSessionRequest.encode(CreateSessionRequest.fromPartial({ site: 'default', user: 'p', clientType: ClientType.CLIENT_TYPE_MOBILE, deviceId: 'd', attributes })).finish());
     assert.ok(bytes.includes(Buffer.from('__proto__')), 'the name is on the wire');
     const r = await n.api.create({ site: 'default', user: 'p', clientType: ClientType.CLIENT_TYPE_MOBILE, deviceId: 'd', attributes });
     issued.push(r.sessionId);
-    assert.deepEqual(r.session?.attributeNames, ['__proto__']);
+    assert.deepEqual([...(r.session?.attributeNames ?? [])].sort(), ['__proto__', 'constructor']);
+    const got = (await n.api.getAttribute({ sessionId: r.sessionId, name: '__proto__' })).attribute!;
+    assert.equal(Buffer.from(got.value).toString(), 'x');
+    await n.api.setAttribute({ sessionId: r.sessionId, name: '__proto__', value: Buffer.from('z'), etag: got.etag, createOnly: false });
+    assert.equal(Buffer.from((await n.api.getAttribute({ sessionId: r.sessionId, name: '__proto__' })).attribute!.value).toString(), 'z');
+    await n.api.deleteAttribute({ sessionId: r.sessionId, name: 'constructor', etag: '' });
+    assert.deepEqual((await n.api.get({ sessionId: r.sessionId })).session?.attributeNames, ['__proto__']);
   });
 
   it('a create whose attributes exceed etcd\'s 1.5 MiB request limit → RESOURCE_EXHAUSTED, not a retryable UNAVAILABLE', async () => {

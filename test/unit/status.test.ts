@@ -57,7 +57,7 @@ describe('error model: one table from reasons to gRPC codes', () => {
     const info = errorInfoOf(e);
     assert.equal(info?.reason, 'SITE_NOT_FOUND');
     assert.equal(info?.domain, 'sessionmanager.v1');
-    assert.equal(info?.metadata['site'], 'acme');
+    assert.equal(info?.metadata.get('site'), 'acme');
   });
   it('hides unexpected errors as INTERNAL without their message', () => {
     const e = toServiceError(new TypeError('secret detail'));

@@ -38,6 +38,22 @@ import {
   type AttachResponse,
 } from '../../gen/sessionmanager/v1/session_service.js';
 
+/**
+ * CreateSession input for callers: attributes as a Map or a plain record (the generated message
+ * type wants a Map, which the wire format needs for names such as `__proto__`).
+ */
+export type CreateSessionInput = Omit<DeepPartial<CreateSessionRequest>, 'attributes'> & {
+  attributes?: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, Uint8Array>>;
+};
+
+function createRequest(input: CreateSessionInput): CreateSessionRequest {
+  const { attributes, ...rest } = input;
+  const entries = attributes instanceof Map ? [...attributes] : Object.entries(attributes ?? {});
+  const msg = CreateSessionRequestMsg.fromPartial(rest);
+  for (const [name, value] of entries) msg.attributes.set(name, Buffer.from(value));
+  return msg;
+}
+
 type Cb<Res> = (err: ServiceError | null, res: Res) => void;
 
 function promised<Req, Res>(
@@ -54,7 +70,7 @@ function promised<Req, Res>(
 /** SessionApi is a promise-based SessionService client, used by sessionctl and the tests. */
 export class SessionApi {
   readonly raw: SessionServiceClient;
-  readonly create: (req: DeepPartial<CreateSessionRequest>) => Promise<CreateSessionResponse>;
+  readonly create: (req: CreateSessionInput) => Promise<CreateSessionResponse>;
   readonly validate: (req: DeepPartial<ValidateSessionRequest>) => Promise<ValidateSessionResponse>;
   readonly heartbeat: (req: HeartbeatRequest) => Promise<HeartbeatResponse>;
   readonly end: (req: EndSessionRequest) => Promise<EndSessionResponse>;
@@ -68,7 +84,7 @@ export class SessionApi {
     const c = new SessionServiceClient(address, options.credentials ?? credentials.createInsecure(), options.channelOptions);
     const t = options.timeoutMs ?? 10_000;
     this.raw = c;
-    this.create = promised((r: DeepPartial<CreateSessionRequest>, m, o, cb) => c.createSession(CreateSessionRequestMsg.fromPartial(r), m, o, cb), t);
+    this.create = promised((r: CreateSessionInput, m, o, cb) => c.createSession(createRequest(r), m, o, cb), t);
     this.validate = promised((r: DeepPartial<ValidateSessionRequest>, m, o, cb) => c.validateSession(ValidateSessionRequest.fromPartial(r), m, o, cb), t);
     this.heartbeat = promised((r, m, o, cb) => c.heartbeat(r, m, o, cb), t);
     this.end = promised((r, m, o, cb) => c.endSession(r, m, o, cb), t);

@@ -77,7 +77,7 @@ export function sessionHandlers(
         user: req.user,
         clientType: clientTypeFromPb(req.clientType),
         deviceId: req.deviceId,
-        attributes: new Map(Object.entries(req.attributes)),
+        attributes: req.attributes,
         idMode: idModeFromPb(req.idMode),
         client: { ip: req.client?.ip ?? '', userAgent: req.client?.userAgent ?? '' },
         bindIp: req.bindIp,

@@ -44,7 +44,7 @@ export const INTERNAL_REASON = 'INTERNAL';
 
 /** Builds the `grpc-status-details-bin` payload: a google.rpc.Status with one ErrorInfo. */
 export function statusDetails(code: status, message: string, reason: string, metadata: Record<string, string>): Buffer {
-  const info = ErrorInfo.encode({ reason, domain: ERROR_DOMAIN, metadata }).finish();
+  const info = ErrorInfo.encode({ reason, domain: ERROR_DOMAIN, metadata: new Map(Object.entries(metadata)) }).finish();
   const st = Status.encode({
     code,
     message,

@@ -159,7 +159,7 @@ export interface CreateSessionRequest {
   /** The machine or installation the login comes from. */
   deviceId: string;
   /** Initial attributes (login info and the like). */
-  attributes: { [key: string]: Buffer };
+  attributes: Map<string, Buffer>;
   idMode: IdMode;
   /** The end user's connection: needed for ID_MODE_CLIENT_ADDRESS and for the bindings below. */
   client?:
@@ -430,7 +430,7 @@ function createBaseCreateSessionRequest(): CreateSessionRequest {
     user: "",
     clientType: 0,
     deviceId: "",
-    attributes: {},
+    attributes: new Map(),
     idMode: 0,
     client: undefined,
     bindIp: false,
@@ -452,7 +452,7 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     if (message.deviceId !== "") {
       writer.uint32(34).string(message.deviceId);
     }
-    globalThis.Object.entries(message.attributes).forEach(([key, value]: [string, Buffer]) => {
+    message.attributes.forEach((value, key) => {
       CreateSessionRequest_AttributesEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
     });
     if (message.idMode !== 0) {
@@ -522,7 +522,7 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
 
             const entry5 = CreateSessionRequest_AttributesEntry.decode(reader, reader.uint32());
             if (entry5.value !== undefined) {
-              message.attributes[entry5.key] = entry5.value;
+              message.attributes.set(entry5.key, entry5.value);
             }
             continue;
           }
@@ -586,18 +586,13 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
         : "",
       attributes: isObject(object.attributes)
         ? (globalThis.Object.entries(object.attributes) as [string, any][]).reduce(
-          (acc: { [key: string]: Buffer }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: Buffer.from(bytesFromBase64(value as string)),
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
+          (acc: Map<string, Buffer>, [key, value]: [string, any]) => {
+            acc.set(key, Buffer.from(bytesFromBase64(value as string)));
             return acc;
           },
-          {},
+          new Map(),
         )
-        : {},
+        : new Map(),
       idMode: isSet(object.idMode)
         ? idModeFromJSON(object.idMode)
         : isSet(object.id_mode)
@@ -631,14 +626,11 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     if (message.deviceId !== "") {
       obj.deviceId = message.deviceId;
     }
-    if (message.attributes) {
-      const entries = globalThis.Object.entries(message.attributes) as [string, Buffer][];
-      if (entries.length > 0) {
-        obj.attributes = {};
-        entries.forEach(([k, v]) => {
-          obj.attributes[k] = base64FromBytes(v);
-        });
-      }
+    if (message.attributes?.size) {
+      obj.attributes = {};
+      message.attributes.forEach((v, k) => {
+        obj.attributes[k] = base64FromBytes(v);
+      });
     }
     if (message.idMode !== 0) {
       obj.idMode = idModeToJSON(message.idMode);
@@ -664,15 +656,15 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     message.user = object.user ?? "";
     message.clientType = object.clientType ?? 0;
     message.deviceId = object.deviceId ?? "";
-    message.attributes = (globalThis.Object.entries(object.attributes ?? {}) as [string, Buffer][]).reduce(
-      (acc: { [key: string]: Buffer }, [key, value]: [string, Buffer]) => {
+    message.attributes = (() => {
+      const m = new Map();
+      (object.attributes as Map<string, Buffer> ?? new Map()).forEach((value, key) => {
         if (value !== undefined) {
-          acc[key] = value;
+          m.set(key, value);
         }
-        return acc;
-      },
-      {},
-    );
+      });
+      return m;
+    })();
     message.idMode = object.idMode ?? 0;
     message.client = (object.client !== undefined && object.client !== null)
       ? ClientInfo.fromPartial(object.client)
