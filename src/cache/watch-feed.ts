@@ -3,6 +3,7 @@ import type { IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'et
 import { CacheStaleError, NotServingError } from '../domain/errors.js';
 import type { EtcdGateway } from '../store/etcd/client.js';
 import { prefixEnd } from '../store/etcd/keys.js';
+import { listPrefix } from '../store/etcd/range-lister.js';
 import type { MirrorChannel } from './mirror-channel.js';
 
 /** Lifecycle of the feed: a documented string union, as in Temporal's SDK. */
@@ -168,18 +169,8 @@ export class WatchFeed extends EventEmitter {
   }
 
   /** Lists a prefix page by page at one revision (0 = now); returns the revision read. */
-  private async listPrefix(prefix: string, revision: number, onPage: (kvs: IKeyValue[]) => void): Promise<number> {
-    const end = prefixEnd(prefix);
-    let from = Buffer.from(prefix);
-    let rev = revision;
-    for (;;) {
-      const r = await this.etcd.range({ key: from, range_end: end, limit: this.opts.relistPageSize, ...(rev ? { revision: rev } : {}) }, 'list');
-      if (!rev) rev = Number(r.header.revision);
-      onPage(r.kvs);
-      if (!r.more || r.kvs.length === 0) break;
-      from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
-    }
-    return rev;
+  private listPrefix(prefix: string, revision: number, onPage: (kvs: IKeyValue[]) => void): Promise<number> {
+    return listPrefix((req) => this.etcd.range(req, 'list'), prefix, { pageSize: this.opts.relistPageSize, revision }, onPage);
   }
 
   private async relist(): Promise<void> {

@@ -98,7 +98,11 @@ export class Keys {
 
 /** Returns the range end that covers every key starting with `prefix` (etcd's prefix convention). */
 export function prefixEnd(prefix: string): Buffer {
-  const b = Buffer.from(prefix);
+  return prefixEndOf(Buffer.from(prefix));
+}
+
+/** prefixEnd for a prefix given as bytes. */
+export function prefixEndOf(b: Buffer): Buffer {
   for (let i = b.length - 1; i >= 0; i--) {
     if (b[i]! < 0xff) {
       const end = Buffer.from(b.subarray(0, i + 1));
