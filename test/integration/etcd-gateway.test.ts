@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { EtcdGateway } from '../../src/store/etcd/client.js';
+import { listPrefix } from '../../src/store/etcd/range-lister.js';
 import { StoreUnavailableError } from '../../src/domain/errors.js';
 import { EtcdCluster } from '../support/etcd.js';
 import { freePort } from '../support/ports.js';
@@ -64,6 +66,52 @@ describe('etcd gateway: member circuit breakers count member failures only', fun
       // opens and the rest go to the live member.
       assert.ok(failed <= 2, `failed ${failed} of 20`);
       assert.equal(served + failed, 20);
+    } finally {
+      g.close();
+    }
+  });
+});
+
+describe('range lister against etcd: split listing at one revision', function () {
+  let etcd: EtcdCluster;
+
+  before(async () => {
+    etcd = await EtcdCluster.start();
+  });
+  after(async () => {
+    await etcd?.stop();
+  });
+
+  it('3,000 hashed keys with 50-key pages: every key once, none written after the first page', async () => {
+    const g = new EtcdGateway({ endpoints: etcd.endpoints });
+    const prefix = '/rl/s/';
+    try {
+      const want = Array.from({ length: 3000 }, (_, i) => `${prefix}${createHash('sha256').update(String(i)).digest('base64url')}`);
+      for (let i = 0; i < want.length; i += 100) {
+        await g.txn({ compare: [], success: want.slice(i, i + 100).map((k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from('v') } })), failure: [] }, 'rl');
+      }
+      await g.txn({ compare: [], success: [{ request_put: { key: Buffer.from('/rl/t'), value: Buffer.from('outside') } }], failure: [] }, 'rl');
+      const seen: string[] = [];
+      let requests = 0;
+      let late = 0;
+      const revision = await listPrefix(
+        async (req) => {
+          requests++;
+          const r = await g.range(req, 'rl');
+          if (requests === 1) {
+            // Written after the listing's revision: must not appear.
+            await g.txn({ compare: [], success: [{ request_put: { key: Buffer.from(`${prefix}late-${late++}`), value: Buffer.from('v') } }], failure: [] }, 'rl');
+          }
+          return r;
+        },
+        prefix,
+        { pageSize: 50, revision: 0 },
+        (kvs) => seen.push(...kvs.map((kv) => kv.key.toString())),
+      );
+      assert.equal(seen.length, 3000);
+      assert.deepEqual([...seen].sort(), [...want].sort());
+      assert.ok(revision > 0);
+      assert.ok(requests > 60, `split into sub-ranges: ${requests} requests`);
     } finally {
       g.close();
     }
