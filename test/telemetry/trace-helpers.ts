@@ -3,8 +3,8 @@ import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
-import { CreateSessionRequest, ValidateSessionRequest, type DeepPartial, type ValidateSessionResponse, type CreateSessionResponse } from '../../src/gen/sessionmanager/v1/session_service.js';
-import type { SessionApi } from '../../src/transport/grpc/client.js';
+import { ValidateSessionRequest, type ValidateSessionResponse, type CreateSessionResponse } from '../../src/gen/sessionmanager/v1/session_service.js';
+import { createSessionRequest, type CreateSessionInput, type SessionApi } from '../../src/transport/grpc/client.js';
 import { spans } from './setup.js';
 import { eventually } from '../support/poll.js';
 
@@ -44,8 +44,8 @@ export function validateAs(api: SessionApi, caller: CallerContext, sessionId: st
 }
 
 /** CreateSession sent with the caller's traceparent header. */
-export function createAs(api: SessionApi, caller: CallerContext, req: DeepPartial<CreateSessionRequest>): Promise<CreateSessionResponse> {
-  return asForeignCaller((done) => api.raw.createSession(CreateSessionRequest.fromPartial(req), metadataOf(caller), { deadline: Date.now() + 5000 }, done));
+export function createAs(api: SessionApi, caller: CallerContext, req: CreateSessionInput): Promise<CreateSessionResponse> {
+  return asForeignCaller((done) => api.raw.createSession(createSessionRequest(req), metadataOf(caller), { deadline: Date.now() + 5000 }, done));
 }
 
 /** Finished spans of one trace. */

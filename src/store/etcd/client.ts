@@ -134,6 +134,11 @@ export class EtcdGateway {
     }
   }
 
+  /** Wraps a wait on a request made elsewhere (a shared, batched txn) in this request's span only. */
+  traced<T>(op: string, prefix: string, wait: () => Promise<T>): Promise<T> {
+    return this.instrumentation(op, prefix, wait);
+  }
+
   range(req: IRangeRequest, prefix: string): Promise<IRangeResponse> {
     return this.call('range', prefix, () => this.client.kv.range(req, this.deadline()));
   }

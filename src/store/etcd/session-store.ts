@@ -35,6 +35,7 @@ import {
 } from './codec.js';
 import { LeaseGoneError } from './errors.js';
 import { prefixEnd, type Keys } from './keys.js';
+import { TxnBatcher } from './txn-batcher.js';
 import type { LeaseBuckets } from './lease-buckets.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -75,7 +76,12 @@ export class EtcdSessionStore implements SessionStore {
     private readonly keys: Keys,
     private readonly leases: LeaseBuckets,
     private readonly options: EtcdSessionStoreOptions,
-  ) {}
+  ) {
+    this.logins = new TxnBatcher((req) => this.etcd.txn(req, 's'), { follow: (wait) => this.etcd.traced('txn', 's', wait) });
+  }
+
+  /** Group-commits logins that look at no other session (most of them) into shared txns. */
+  readonly logins: TxnBatcher;
 
   /** An op that writes one lifecycle event under the retention lease. */
   private async eventOp(e: Omit<SessionEvent, 'time'>): Promise<IRequestOp> {
@@ -122,20 +128,16 @@ export class EtcdSessionStore implements SessionStore {
     if (!req.userRules && req.maxSessions === 0) {
       // No rule looks at other sessions: one transaction, no reads (the common case for api, mobile…).
       const created = await this.withLease(req.ttlMs, 2 + req.attributes.size, async (lease) => {
-        const r = await this.etcd.txn(
-          {
-            compare: [{ key: b(this.keys.session(req.hash)), target: 'Create', result: 'Equal', create_revision: 0 }],
-            success: [
-              ...this.createOps(req.hash, rec, req.attributes, req.etags, lease),
-              { request_put: { key: b(this.keys.lastCreate()), value: Buffer.alloc(0) } },
-              await this.eventOp({ type: 'CREATED', site: rec.site, user: rec.user, clientType: rec.clientType, sessionRef: req.hash }),
-            ],
-            failure: [],
-          },
-          's',
+        const r = await this.logins.submit(
+          [{ key: b(this.keys.session(req.hash)), target: 'Create', result: 'Equal', create_revision: 0 }],
+          [
+            ...this.createOps(req.hash, rec, req.attributes, req.etags, lease),
+            { request_put: { key: b(this.keys.lastCreate()), value: Buffer.alloc(0) } },
+            await this.eventOp({ type: 'CREATED', site: rec.site, user: rec.user, clientType: rec.clientType, sessionRef: req.hash }),
+          ],
         );
         if (!r.succeeded) throw new ConcurrentUpdateError();
-        const rev = Number(r.header.revision);
+        const rev = r.revision;
         return { hash: req.hash, rec, modRevision: rev, createRevision: rev, lease };
       });
       return { session: created, ended: [] };

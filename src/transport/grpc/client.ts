@@ -46,7 +46,8 @@ export type CreateSessionInput = Omit<DeepPartial<CreateSessionRequest>, 'attrib
   attributes?: ReadonlyMap<string, Uint8Array> | Readonly<Record<string, Uint8Array>>;
 };
 
-function createRequest(input: CreateSessionInput): CreateSessionRequest {
+/** Builds a CreateSessionRequest message from a CreateSessionInput. */
+export function createSessionRequest(input: CreateSessionInput): CreateSessionRequest {
   const { attributes, ...rest } = input;
   const entries = attributes instanceof Map ? [...attributes] : Object.entries(attributes ?? {});
   const msg = CreateSessionRequestMsg.fromPartial(rest);
@@ -84,7 +85,7 @@ export class SessionApi {
     const c = new SessionServiceClient(address, options.credentials ?? credentials.createInsecure(), options.channelOptions);
     const t = options.timeoutMs ?? 10_000;
     this.raw = c;
-    this.create = promised((r: CreateSessionInput, m, o, cb) => c.createSession(createRequest(r), m, o, cb), t);
+    this.create = promised((r: CreateSessionInput, m, o, cb) => c.createSession(createSessionRequest(r), m, o, cb), t);
     this.validate = promised((r: DeepPartial<ValidateSessionRequest>, m, o, cb) => c.validateSession(ValidateSessionRequest.fromPartial(r), m, o, cb), t);
     this.heartbeat = promised((r, m, o, cb) => c.heartbeat(r, m, o, cb), t);
     this.end = promised((r, m, o, cb) => c.endSession(r, m, o, cb), t);
