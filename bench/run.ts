@@ -19,6 +19,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
 const OUT = process.env['BENCH_OUT'] ?? inRepo('docs/PERFORMANCE.md');
 const PROFILE = process.env['BENCH_PROFILE'] !== '0';
 /** The scale the headline RPC figures are taken at (the brief: 100k live sessions). */
+const PAIRS = 3;
 const HEADLINE = SCALES.includes(100_000) ? 100_000 : SCALES[Math.floor(SCALES.length / 2)]!;
 const LOAD = { clients: 4, streams: 16 };
 const CREATES = Number(process.env['BENCH_CREATES'] ?? 3000);
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
   let logout: { p50: number; p99: number; max: number; trials: number } | undefined;
   let profile: Array<{ fn: string; selfPct: number }> = [];
   let fillRates: string[] = [];
+  const pairs: Array<{ noop: LoadResult; node: LoadResult }> = [];
   try {
     const noopPort = (await noop.wait('ready'))['port'];
     const anyBody = writeFile(join(tmp, 'noop.bin'), grpcFrame(ValidateSessionRequest.encode(ValidateSessionRequest.fromPartial({ sessionId: 'x'.repeat(43) })).finish()));
@@ -110,6 +112,14 @@ async function main(): Promise<void> {
       log(`  ${scale}: validate ${sat.rps.toFixed(0)} req/s (${valids} VALID of ${sat.done}), p99 ${sat.p99Ms.toFixed(2)} ms, etcd writes ${r1 - r0}`);
 
       if (scale === HEADLINE) {
+        // The machine's speed drifts within a run: the headline ratios come from no-op/node runs made
+        // back to back, three pairs, and the median pair is reported.
+        for (let i = 0; i < PAIRS; i++) {
+          const noop = h2load({ url: `http://127.0.0.1:${noopPort}${VALIDATE_PATH}`, bodyFile: anyBody, ...LOAD, durationS: SECONDS, logFile: join(tmp, `pair-noop-${i}.log`) });
+          const node = h2load({ url, bodyFile: body, ...LOAD, durationS: SECONDS, logFile: join(tmp, `pair-node-${i}.log`) });
+          pairs.push({ noop, node });
+          log(`  pair ${i + 1}: no-op ${noop.rps.toFixed(0)} req/s p99 ${noop.p99Ms.toFixed(2)} ms, node ${node.rps.toFixed(0)} req/s p99 ${node.p99Ms.toFixed(2)} ms`);
+        }
         const rate = Math.floor((0.5 * Math.min(noopSat.rps, sat.rps)) / LOAD.clients);
         log(`  fixed rate ${rate * LOAD.clients} req/s on both`);
         const nodeFixed = h2load({ url, bodyFile: body, ...LOAD, rps: rate, durationS: SECONDS, logFile: join(tmp, 'fixed-node.log') });
@@ -163,7 +173,7 @@ async function main(): Promise<void> {
       api.close();
       await child.stop();
     }
-    writeReport({ noopSat, results, fixed, create, logout, profile, fillRates });
+    writeReport({ noopSat, pairs, results, fixed, create, logout, profile, fillRates });
     log(`wrote ${OUT}`);
   } finally {
     for (const c of children) await c.stop().catch(() => {});
@@ -224,6 +234,7 @@ const verdict = (ok: boolean | undefined) => (ok === undefined ? 'not measured' 
 
 function writeReport(r: {
   noopSat: LoadResult;
+  pairs: Array<{ noop: LoadResult; node: LoadResult }>;
   results: ScaleResult[];
   fixed?: { rate: number; node: LoadResult; noop: LoadResult };
   create?: CreateFigures;
@@ -235,10 +246,14 @@ function writeReport(r: {
   const big = r.results[r.results.length - 1];
   const rows: string[][] = [];
   if (head) {
-    const ratio = head.sat.rps / r.noopSat.rps;
-    rows.push([`ValidateSession throughput, ${HEADLINE.toLocaleString('en')} live sessions, cache hits, 1 node`, `${f0(head.sat.rps)} req/s`, `no-op grpc-js: ${f0(r.noopSat.rps)} req/s`, `${f2(ratio)}×`, '≥ 0.8× no-op', verdict(ratio >= 0.8)]);
-    const pr = head.sat.p99Ms / r.noopSat.p99Ms;
-    rows.push([`p99 latency at that load (saturated, ${LOAD.clients * LOAD.streams} in flight)`, `${f2(head.sat.p99Ms)} ms`, `no-op: ${f2(r.noopSat.p99Ms)} ms`, `${f2(pr)}×`, '≤ 1.5× no-op', verdict(pr <= 1.5)]);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const ratios = r.pairs.map((p) => p.node.rps / p.noop.rps);
+    const p99s = r.pairs.map((p) => p.node.p99Ms / p.noop.p99Ms);
+    const mid = r.pairs[ratios.indexOf(median(ratios))]!;
+    const ratio = median(ratios);
+    rows.push([`ValidateSession throughput, ${HEADLINE.toLocaleString('en')} live sessions, cache hits, 1 node (median of ${r.pairs.length} back-to-back pairs: ${ratios.map(f2).join(', ')})`, `${f0(mid.node.rps)} req/s`, `no-op grpc-js: ${f0(mid.noop.rps)} req/s`, `${f2(ratio)}×`, '≥ 0.8× no-op', verdict(ratio >= 0.8)]);
+    const pr = median(p99s);
+    rows.push([`p99 latency at that load (saturated, ${LOAD.clients * LOAD.streams} in flight; pairs: ${p99s.map(f2).join(', ')})`, `${f2(r.pairs[p99s.indexOf(pr)]!.node.p99Ms)} ms`, `no-op: ${f2(r.pairs[p99s.indexOf(pr)]!.noop.p99Ms)} ms`, `${f2(pr)}×`, '≤ 1.5× no-op', verdict(pr <= 1.5)]);
     if (r.fixed) {
       const fr = r.fixed.node.p99Ms / r.fixed.noop.p99Ms;
       rows.push([`p99 latency at a fixed ${f0(r.fixed.rate)} req/s (half the lower saturated rate)`, `${f2(r.fixed.node.p99Ms)} ms`, `no-op: ${f2(r.fixed.noop.p99Ms)} ms`, `${f2(fr)}×`, '≤ 1.5× no-op', verdict(fr <= 1.5)]);
