@@ -126,7 +126,8 @@ export class EtcdSessionStore implements SessionStore {
   async login(req: LoginRequest): Promise<{ session: StoredSession; ended: readonly EndItem[] }> {
     const { rec } = req;
     if (!req.userRules && req.maxSessions === 0) {
-      // No rule looks at other sessions: one transaction, no reads (the common case for api, mobile…).
+      // No rule looks at other sessions: one transaction (shared with concurrent logins), no reads —
+      // the common case for api, mobile…
       const created = await this.withLease(req.ttlMs, 2 + req.attributes.size, async (lease) => {
         const r = await this.logins.submit(
           [{ key: b(this.keys.session(req.hash)), target: 'Create', result: 'Equal', create_revision: 0 }],
