@@ -107,7 +107,7 @@ export class SessionNode {
   private stateValue: NodeState = 'new';
   readonly etcd: EtcdGateway;
   readonly keys: Keys;
-  readonly cache = new SessionCache();
+  readonly cache: SessionCache;
   readonly presenceMirror: PresenceChannel;
   readonly nodeMirror: NodeChannel;
   readonly feed: WatchFeed;
@@ -138,6 +138,10 @@ export class SessionNode {
     const policy = () => config.current().policy;
     this.etcd = new EtcdGateway(options.etcd);
     this.keys = new Keys(options.prefix ?? '/session-manager/');
+    // Deletes are remembered well past any read still in flight (the etcd deadline) and a few
+    // staleness windows (ARCHITECTURE decision 11).
+    const requestTimeoutMs = options.etcd.requestTimeoutMs ?? 3000;
+    this.cache = new SessionCache({ tombstoneRetentionMs: () => Math.max(60_000, 4 * policy().cacheMaxStalenessMs, 10 * requestTimeoutMs) });
     this.presenceMirror = new PresenceChannel(this.keys, this.clock);
     this.nodeMirror = new NodeChannel(this.keys.nodes());
     const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
@@ -219,6 +223,11 @@ export class SessionNode {
     });
     this.feed.on('state', (st: string) => {
       this.log.debug({ state: st }, 'watch state');
+      this.refreshHealth();
+    });
+    this.feed.on('freshness', (fresh: boolean) => {
+      if (fresh) this.log.info({}, 'mirror proven fresh: serving reads');
+      else this.log.warn({}, 'mirror freshness not proven within cache.max-staleness: reads fail closed');
       this.refreshHealth();
     });
     this.feed.on('retry', (err: Error) => this.log.warn({ err: err.message }, 'etcd not reachable yet; retrying the initial sync'));

@@ -6,9 +6,11 @@ import {
   ConcurrentUpdateError,
   IdModeDisabledError,
   InvalidFieldError,
+  LookupBacklogFullError,
   SessionExistsError,
   SessionNotFoundError,
   TooManyAttributesError,
+  UnreadableRecordError,
   UserMismatchError,
 } from '../domain/errors.js';
 import { planLogin } from '../domain/login.js';
@@ -31,8 +33,8 @@ import { requireAttribute, requireAttributes, requireClientType, requireName, re
 export interface FreshnessGate {
   /** Throws CacheStaleError / NotServingError when the mirror must not be trusted. */
   assertFresh(): void;
-  /** The revision up to which the mirror holds every change. */
-  readonly revision: number;
+  /** Resolves once the mirror holds every change committed before the call (a shared quorum read). */
+  sync(): Promise<number>;
 }
 
 /** A session as returned to callers: the stored record with local activity and its standing now. */
@@ -92,6 +94,8 @@ export interface SessionServiceOptions {
   maxCasAttempts?: number;
   /** Attempts of an exact hit-count write, which races every node serving the session. Default 64. */
   maxExactAttempts?: number;
+  /** Most cache misses waiting for the mirror at once; more are refused with LOOKUP_BACKLOG_FULL. Default 10000. */
+  maxPendingMisses?: number;
 }
 
 /** An open Attach connection; `detach` must be called exactly once when the stream closes. */
@@ -120,12 +124,13 @@ export interface SessionServiceDeps {
  * functions and writes through the store port.
  */
 export class SessionService {
-  private readonly loads = new SingleFlight<StoredSession | null>();
   private readonly endings = new SingleFlight<boolean>();
   private readonly exact = new KeyedMutex();
   private readonly connectionWrites = new KeyedMutex();
   private readonly maxCas: number;
   private readonly maxExact: number;
+  private readonly maxPendingMisses: number;
+  private pendingMisses = 0;
   readonly stats: ServiceStats = {
     cacheHits: 0,
     cacheMisses: 0,
@@ -143,9 +148,17 @@ export class SessionService {
     if (!(this.maxCas >= 1)) throw new Error('session-service: maxCasAttempts must be at least 1');
     this.maxExact = options.maxExactAttempts ?? 64;
     if (!(this.maxExact >= 1)) throw new Error('session-service: maxExactAttempts must be at least 1');
+    this.maxPendingMisses = options.maxPendingMisses ?? 10_000;
+    if (!(this.maxPendingMisses >= 1)) throw new Error('session-service: maxPendingMisses must be at least 1');
   }
 
-  /** Finds a session: from the mirror when it holds it, else one linearizable etcd read per id at a time. */
+  /**
+   * Finds a session in the mirror. On a miss it does not read the record from etcd: it waits until
+   * the mirror has applied everything etcd had committed when the miss happened (one shared
+   * linearizable revision read for all concurrent misses, ARCHITECTURE decision 10) and looks again,
+   * so a login acknowledged on another node is found while a flood of unknown ids costs etcd almost
+   * nothing. Beyond `maxPendingMisses` waiting misses the call is refused (LOOKUP_BACKLOG_FULL).
+   */
   async lookup(hash: string): Promise<StoredSession | null> {
     this.deps.feed.assertFresh();
     const hit = this.deps.cache.get(hash);
@@ -154,13 +167,16 @@ export class SessionService {
       return hit;
     }
     this.stats.cacheMisses++;
-    return this.loads.run(hash, async () => {
-      const { session, revision } = await this.deps.store.get(hash);
-      // Only cache what the watch cannot have overtaken: a delete the watch already delivered
-      // before this read came back would otherwise resurrect the session here.
-      if (session && revision >= this.deps.feed.revision) this.deps.cache.upsert(session);
-      return session;
-    });
+    if (this.pendingMisses >= this.maxPendingMisses) throw new LookupBacklogFullError(this.maxPendingMisses);
+    this.pendingMisses++;
+    try {
+      await this.deps.feed.sync();
+    } finally {
+      this.pendingMisses--;
+    }
+    const s = this.deps.cache.get(hash);
+    if (!s && this.deps.cache.isUnreadable(hash)) throw new UnreadableRecordError('session record in etcd cannot be decoded');
+    return s ?? null;
   }
 
   /** The connection state of a connection-bound session as this node knows it (undefined for other types). */
@@ -356,7 +372,7 @@ export class SessionService {
 
   /** Local bookkeeping after a session ended (by this node or, for `counted`, reported by it). */
   afterEnd(s: StoredSession, reason: EndReason, counted: boolean): void {
-    this.deps.cache.delete(s.hash, Number.MAX_SAFE_INTEGER);
+    this.deps.cache.forget(s.hash, s.createRevision);
     this.deps.touches.forget(s.hash);
     this.deps.presence.forget(s.hash);
     if (counted) {

@@ -17,27 +17,30 @@ export class SessionChannel implements MirrorChannel {
     this.prefix = keys.sessions();
   }
 
-  private decode(kv: IKeyValue): StoredSession | null {
+  /** Decodes a record; an undecodable one is reported and returned as its hash alone. */
+  private decode(kv: IKeyValue): StoredSession | string | null {
     const hash = this.keys.hashOfSessionKey(kv.key.toString());
     if (!hash) return null;
     try {
       return storedFromKv(hash, kv);
     } catch (err) {
       this.onUnreadable(err);
-      return null;
+      return hash;
     }
   }
 
   beginList(): MirrorListing {
     const next = new Map<string, StoredSession>();
+    const unreadable = new Set<string>();
     return {
       add: (kvs) => {
         for (const kv of kvs) {
           const s = this.decode(kv);
-          if (s) next.set(s.hash, s);
+          if (typeof s === 'string') unreadable.add(s);
+          else if (s) next.set(s.hash, s);
         }
       },
-      commit: () => this.cache.replaceAll(next),
+      commit: (revision) => this.cache.replaceAll(next, revision, unreadable),
     };
   }
 
@@ -49,7 +52,8 @@ export class SessionChannel implements MirrorChannel {
 
   put(kv: IKeyValue): void {
     const s = this.decode(kv);
-    if (s) this.cache.upsert(s);
+    if (typeof s === 'string') this.cache.markUnreadable(s);
+    else if (s) this.cache.upsert(s);
   }
 
   delete(kv: IKeyValue): void {

@@ -5,6 +5,13 @@ import type { EtcdGateway } from '../store/etcd/client.js';
 import { prefixEnd } from '../store/etcd/keys.js';
 import { listPrefix } from '../store/etcd/range-lister.js';
 import type { MirrorChannel } from './mirror-channel.js';
+import { NextBatch } from './next-batch.js';
+
+interface RevisionWaiter {
+  revision: number;
+  resolve: () => void;
+  timer: NodeJS.Timeout;
+}
 
 /** Lifecycle of the feed: a documented string union, as in Temporal's SDK. */
 export type FeedState = 'idle' | 'syncing' | 'live' | 'down' | 'stopped';
@@ -20,6 +27,13 @@ export interface WatchFeedOptions {
   /** First and last reconnect delay. Defaults 100 ms and 2000 ms. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /**
+   * A key no record lives at, read linearizably to learn etcd's current revision (a single-key
+   * range costs etcd almost nothing). Default: the first channel's prefix itself.
+   */
+  revisionKey?: string;
+  /** Deadline of one revision read. Default 2 × progressIntervalMs (at least 1000 ms). */
+  proofTimeoutMs?: number;
 }
 
 /** Counters for telemetry and tests. */
@@ -41,12 +55,14 @@ interface ChannelState {
  * WatchFeed keeps in-memory mirrors in step with etcd (ARCHITECTURE decision 4): list every channel's
  * prefix at one revision R, watch each from R+1 on one stream, apply events in revision order, and
  * own the resume point — after any stream error each channel re-watches from its own last applied
- * revision + 1, and everything is relisted when etcd says a revision was compacted. Freshness is
- * confirmed with progress requests; reads fail closed once nothing has been confirmed for
- * `maxStalenessMs` of monotonic time (wall-clock jumps do not count).
+ * revision + 1, and everything is relisted when etcd says a revision was compacted. Watches require
+ * a leader. Freshness is proven, never assumed (decision 10): the mirrors are fresh as of time T
+ * only when a linearizable read sent at T returned a revision R and the watch has since applied
+ * everything up to R. Reads fail closed once nothing has been proven for `maxStalenessMs` of
+ * monotonic time (wall-clock jumps do not count).
  *
- * Events: 'state' (FeedState), 'lost' (Error: the watch broke while live), 'synced' (revision),
- * 'retry' (Error during the first sync), 'unreadable' (a record that failed to decode).
+ * Events: 'state' (FeedState), 'lost' (Error: the watch broke while live), 'freshness' (boolean:
+ * whether reads may be served changed), 'retry' (Error during the first sync).
  */
 export class WatchFeed extends EventEmitter {
   private stateValue: FeedState = 'idle';
@@ -57,6 +73,9 @@ export class WatchFeed extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   private readonly opts: Required<Omit<WatchFeedOptions, 'maxStalenessMs'>>;
+  private readonly proofs: NextBatch<number>;
+  private waiters: RevisionWaiter[] = [];
+  private lastFresh = false;
   private readonly maxStaleness: () => number;
   readonly stats: FeedStats = { relists: 0, reconnects: 0, eventsApplied: 0, lastAppliedRevision: 0 };
   private generation = 0;
@@ -74,18 +93,23 @@ export class WatchFeed extends EventEmitter {
     this.maxStaleness = typeof m === 'function' ? m : () => m;
     const initial = this.maxStaleness();
     if (!(initial > 0)) throw new Error('watch-feed: maxStalenessMs must be greater than 0');
+    const progressIntervalMs = options.progressIntervalMs ?? Math.max(50, Math.floor(initial / 4));
     this.opts = {
-      progressIntervalMs: options.progressIntervalMs ?? Math.max(50, Math.floor(initial / 4)),
+      progressIntervalMs,
       relistPageSize: options.relistPageSize ?? 5000,
       backoffMinMs: options.backoffMinMs ?? 100,
       backoffMaxMs: options.backoffMaxMs ?? 2000,
+      revisionKey: options.revisionKey ?? channels[0]!.prefix,
+      proofTimeoutMs: options.proofTimeoutMs ?? Math.max(1000, 2 * progressIntervalMs),
     };
+    if (!(this.opts.proofTimeoutMs > 0)) throw new Error('watch-feed: proofTimeoutMs must be greater than 0');
     if (this.opts.progressIntervalMs >= initial) {
       throw new Error('watch-feed: progressIntervalMs must be less than maxStalenessMs');
     }
     if (this.opts.backoffMinMs > this.opts.backoffMaxMs) throw new Error('watch-feed: backoffMinMs must not exceed backoffMaxMs');
     this.backoffMs = this.opts.backoffMinMs;
     this.channels = channels.map((channel) => ({ channel, applied: 0, watchId: undefined }));
+    this.proofs = new NextBatch(() => this.prove());
   }
 
   get state(): FeedState {
@@ -130,8 +154,84 @@ export class WatchFeed extends EventEmitter {
     } catch (err) {
       this.onBroken(err as Error);
     }
-    this.progressTimer = setInterval(() => this.requestProgress(), this.opts.progressIntervalMs);
+    this.progressTimer = setInterval(() => this.tick(), this.opts.progressIntervalMs);
     this.progressTimer.unref();
+    this.tick();
+  }
+
+  /** Periodic work: prove freshness again, and report when the verdict on freshness changes. */
+  private tick(): void {
+    if (this.isStopped()) return;
+    this.reportFreshness();
+    if (this.waiters.length > 0) this.requestProgress(); // a request lost in a reconnect is asked again
+    this.sync().catch(() => this.reportFreshness());
+  }
+
+  private reportFreshness(): void {
+    const fresh = this.isFresh();
+    if (fresh === this.lastFresh) return;
+    this.lastFresh = fresh;
+    this.emit('freshness', fresh);
+  }
+
+  /**
+   * Resolves once the mirrors hold every change etcd had committed when this call was made, and
+   * returns that revision (ARCHITECTURE decision 10). Concurrent callers share one linearizable
+   * revision read; it needs a quorum, so a member cut off from its peers cannot answer it. Rejects
+   * with CacheStaleError when the watch does not reach the revision in time, or with the store's
+   * error when etcd cannot be read.
+   */
+  sync(): Promise<number> {
+    if (this.isStopped()) return Promise.reject(new NotServingError('cache stopped'));
+    return this.proofs.run();
+  }
+
+  /** Callers waiting for a revision read that has not started yet (the miss backlog). */
+  get pendingSyncs(): number {
+    return this.proofs.queued;
+  }
+
+  private async prove(): Promise<number> {
+    const sentAt = performance.now();
+    const r = await this.etcd.range({ key: Buffer.from(this.opts.revisionKey), count_only: true }, 'revision', this.opts.proofTimeoutMs);
+    const revision = Number(r.header.revision);
+    // etcd has a quorum again while the watch waits out its backoff: reconnect now.
+    if (this.stateValue === 'down') this.reconnectNow();
+    await this.appliedUpTo(revision);
+    // Everything committed before the read was sent is in the mirrors now.
+    if (sentAt > this.confirmedAt) this.confirmedAt = sentAt;
+    this.reportFreshness();
+    return revision;
+  }
+
+  /** Waits until every channel has applied every change up to `revision`. */
+  private appliedUpTo(revision: number): Promise<void> {
+    if (this.revision >= revision) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new CacheStaleError(Math.round(this.stalenessMs())));
+      }, this.opts.proofTimeoutMs);
+      timer.unref();
+      const waiter: RevisionWaiter = { revision, resolve, timer };
+      this.waiters.push(waiter);
+      // Other prefixes may have moved etcd's revision past the last event we were sent: a progress
+      // notification tells every watcher on the stream it has everything up to the current revision.
+      this.requestProgress();
+    });
+  }
+
+  private wakeWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const rev = this.revision;
+    const still: RevisionWaiter[] = [];
+    for (const w of this.waiters) {
+      if (w.revision <= rev) {
+        clearTimeout(w.timer);
+        w.resolve();
+      } else still.push(w);
+    }
+    this.waiters = still;
   }
 
   /** Stops watching for good. */
@@ -139,6 +239,8 @@ export class WatchFeed extends EventEmitter {
     if (this.isStopped()) return;
     this.generation++;
     this.setState('stopped');
+    for (const w of this.waiters) clearTimeout(w.timer);
+    this.waiters = [];
     clearInterval(this.progressTimer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.createTimer);
@@ -177,6 +279,7 @@ export class WatchFeed extends EventEmitter {
     // All channels are listed at one revision so the mirrors agree with each other; nothing is
     // applied until every list is complete.
     let revision = 0;
+    const sentAt = performance.now();
     const commits: Array<(rev: number) => void> = [];
     for (const c of this.channels) {
       const ch = c.channel;
@@ -196,13 +299,15 @@ export class WatchFeed extends EventEmitter {
     });
     this.stats.lastAppliedRevision = revision;
     this.stats.relists++;
-    this.confirmedAt = performance.now();
-    this.emit('synced', revision);
+    // The lists were linearizable reads at `revision`: the mirrors were complete when they were sent.
+    if (sentAt > this.confirmedAt) this.confirmedAt = sentAt;
+    this.wakeWaiters();
   }
 
   private async openWatch(): Promise<void> {
     const gen = ++this.generation;
-    const stream = await this.etcd.openWatch();
+    // require-leader: a member that lost its leader closes the stream instead of serving stale events.
+    const stream = await this.etcd.openWatch({ requireLeader: true });
     if (gen !== this.generation) {
       stream.cancel?.();
       return;
@@ -255,6 +360,7 @@ export class WatchFeed extends EventEmitter {
       if (this.pendingCreates.length === 0) {
         this.backoffMs = this.opts.backoffMinMs;
         this.setState('live');
+        if (this.waiters.length > 0) this.requestProgress();
       }
       return;
     }
@@ -274,7 +380,9 @@ export class WatchFeed extends EventEmitter {
       for (const t of targets) if (rev > t.applied) t.applied = rev;
     }
     this.stats.lastAppliedRevision = this.revision;
-    if (this.stateValue === 'live') this.confirmedAt = performance.now();
+    // Freshness is not confirmed here: a member cut off from its peers still answers progress
+    // requests from its own stale state. Only a quorum read followed by this revision proves it.
+    this.wakeWaiters();
   }
 
   private requestProgress(): void {
@@ -306,11 +414,23 @@ export class WatchFeed extends EventEmitter {
     clearTimeout(this.reconnectTimer);
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.opts.backoffMaxMs, this.backoffMs * 2);
+    this.reconnectPending = true;
+    this.relistPending = compacted;
     this.reconnectTimer = setTimeout(() => void this.reconnect(compacted), delay);
     this.reconnectTimer.unref();
   }
 
+  private reconnectPending = false;
+  private relistPending = false;
+
+  private reconnectNow(): void {
+    if (!this.reconnectPending) return;
+    clearTimeout(this.reconnectTimer);
+    void this.reconnect(this.relistPending);
+  }
+
   private async reconnect(relist: boolean): Promise<void> {
+    this.reconnectPending = false;
     if (this.isStopped()) return;
     this.stats.reconnects++;
     try {

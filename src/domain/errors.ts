@@ -224,6 +224,14 @@ export class TooManyStreamsError extends SessionManagerError {
   }
 }
 
+/** A cache miss while the node already has its maximum of misses waiting for the mirror to catch up. */
+export class LookupBacklogFullError extends SessionManagerError {
+  readonly reason = 'LOOKUP_BACKLOG_FULL';
+  constructor(max: number) {
+    super(`node: ${max} unknown session ids are already being looked up; try again shortly`, { max_pending: String(max) });
+  }
+}
+
 /** A CLIENT_ADDRESS request while the server has no id key configured. */
 export class IdModeDisabledError extends SessionManagerError {
   readonly reason = 'ID_MODE_DISABLED';

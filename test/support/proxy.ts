@@ -13,6 +13,8 @@ export class FaultProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private modeValue: ProxyMode = 'pass';
   port = 0;
+  /** Delay added to every chunk in both directions while passing (order is kept). */
+  latencyMs = 0;
 
   constructor(private readonly targetPort: number) {}
 
@@ -27,7 +29,9 @@ export class FaultProxy {
       this.pairs.add(pair);
       const forward = (from: Socket, to: Socket) =>
         from.on('data', (d) => {
-          if (this.modeValue === 'pass') to.write(d);
+          if (this.modeValue !== 'pass') return;
+          if (this.latencyMs > 0) setTimeout(() => this.modeValue === 'pass' && !to.destroyed && to.write(d), this.latencyMs);
+          else to.write(d);
         });
       forward(client, upstream);
       forward(upstream, client);

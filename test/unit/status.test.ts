@@ -29,6 +29,7 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.InvalidPageTokenError(),
     new errors.InvalidResumeTokenError(),
     new errors.TooManyStreamsError(1),
+    new errors.LookupBacklogFullError(1),
     new errors.IdModeDisabledError(),
     new errors.SessionExistsError(),
     new errors.RequestTooLargeError(),

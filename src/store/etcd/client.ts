@@ -15,6 +15,7 @@ import {
   type IDuplexStream,
   type ICompactionRequest,
 } from 'etcd3';
+import type { Metadata } from '@grpc/grpc-js';
 import { translateEtcdError } from './errors.js';
 
 /** Options of the etcd connection. */
@@ -58,6 +59,32 @@ function ignoreOwnCancellations(client: Etcd3): void {
     if (castGrpcError(error) instanceof GRPCCancelledError) return;
     markFailed(resource, error);
   };
+}
+
+/** The part of etcd3's connection pool that hands out a member's service client with its metadata. */
+interface WatchConnectionSource {
+  withConnection<T>(
+    service: 'Watch',
+    fn: (c: { resource: unknown; client: { watch(md: Metadata): IDuplexStream<IWatchRequest, IWatchResponse> }; metadata: Metadata }) => T,
+  ): Promise<T>;
+  markFailed(resource: unknown, error: Error): void;
+}
+
+/** Opens a watch stream through etcd3's pool with the require-leader metadata added to a copy of its own. */
+function openLeaderWatch(client: Etcd3): Promise<IDuplexStream<IWatchRequest, IWatchResponse>> {
+  const pool = (client as unknown as { pool?: Partial<WatchConnectionSource> }).pool;
+  if (typeof pool?.withConnection !== 'function' || typeof pool.markFailed !== 'function') {
+    throw new Error('etcd: the etcd3 client no longer exposes pool.withConnection; review openLeaderWatch for this etcd3 version');
+  }
+  const src = pool as WatchConnectionSource;
+  return src.withConnection('Watch', ({ resource, client: svc, metadata }) => {
+    const md = metadata.clone();
+    md.set('hasleader', 'true');
+    const stream = svc.watch(md);
+    // As etcd3's own watch(): a stream error is the member's failure (cancellations are filtered).
+    stream.on('error', (err: Error) => (stream as unknown as { writable: boolean }).writable && src.markFailed(resource, err));
+    return stream;
+  });
 }
 
 /**
@@ -117,8 +144,8 @@ export class EtcdGateway {
     this.instrumentation = instrumentation;
   }
 
-  private deadline(): { deadline: Date } {
-    return { deadline: new Date(Date.now() + this.timeoutMs) };
+  private deadline(timeoutMs = this.timeoutMs): { deadline: Date } {
+    return { deadline: new Date(Date.now() + timeoutMs) };
   }
 
   private async call<T>(op: string, prefix: string, fn: () => Promise<T>): Promise<T> {
@@ -139,8 +166,9 @@ export class EtcdGateway {
     return this.instrumentation(op, prefix, wait);
   }
 
-  range(req: IRangeRequest, prefix: string): Promise<IRangeResponse> {
-    return this.call('range', prefix, () => this.client.kv.range(req, this.deadline()));
+  /** A range read (linearizable unless the request says serializable); `timeoutMs` overrides the deadline. */
+  range(req: IRangeRequest, prefix: string, timeoutMs?: number): Promise<IRangeResponse> {
+    return this.call('range', prefix, () => this.client.kv.range(req, this.deadline(timeoutMs)));
   }
 
   txn(req: ITxnRequest, prefix: string): Promise<ITxnResponse> {
@@ -159,9 +187,15 @@ export class EtcdGateway {
     return this.call('lease_grant', '', () => this.client.leaseClient.leaseGrant({ TTL: ttlSeconds }, this.deadline()));
   }
 
-  /** Opens a raw watch stream; the caller owns its requests, resume point and errors. */
-  openWatch(): Promise<IDuplexStream<IWatchRequest, IWatchResponse>> {
-    return this.call('watch_open', '', () => this.client.watchClient.watch());
+  /**
+   * Opens a raw watch stream; the caller owns its requests, resume point and errors. With
+   * `requireLeader` (etcd's `WithRequireLeader`: metadata `hasleader: true`) a member that has no
+   * leader refuses the stream, and closes it when it loses its leader, instead of serving events and
+   * progress notifications from its own possibly stale state.
+   */
+  openWatch(options: { requireLeader?: boolean } = {}): Promise<IDuplexStream<IWatchRequest, IWatchResponse>> {
+    if (!options.requireLeader) return this.call('watch_open', '', () => this.client.watchClient.watch());
+    return this.call('watch_open', '', () => openLeaderWatch(this.client));
   }
 
   /** Closes every connection. */
