@@ -1,7 +1,7 @@
 // An express-session Store backed by session-manager: express-session's session id IS the
 // session-manager session id, so the server's timeouts, hit limits, revocation and logout apply to
 // the cookie, and the session data lives in one attribute of that session.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import expressSession, { type SessionData } from 'express-session';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
 import { ClientType } from './gen/sessionmanager/v1/session.js';
@@ -32,7 +32,10 @@ export interface SessionManagerStoreOptions {
 /** What `login` needs beyond the store's site and client type. */
 export interface StoreLogin {
   readonly user: string;
-  /** The machine or installation (default: empty). */
+  /**
+   * The machine or installation the login comes from (device rules of the cluster config apply to
+   * it). Default: `ua-` and a hash of the request's user agent, so one browser is one device.
+   */
   readonly deviceId?: string;
 }
 
@@ -109,12 +112,13 @@ export class SessionManagerStore extends expressSession.Store {
     const r = req as RequestWithSession;
     if (!r.session) throw new TypeError('SessionManagerStore.login: req.session is missing (is the session middleware installed with this store?)');
     const ua = r.headers['user-agent'];
+    const agent = (Array.isArray(ua) ? ua[0] : ua) ?? '';
     const created = await this.client.createSession({
       site: this.site,
       user: login.user,
       clientType: this.clientType,
-      deviceId: login.deviceId ?? '',
-      client: { ip: r.ip ?? r.socket?.remoteAddress ?? '', userAgent: (Array.isArray(ua) ? ua[0] : ua) ?? '' },
+      deviceId: login.deviceId ?? `ua-${createHash('sha256').update(agent).digest('hex').slice(0, 16)}`,
+      client: { ip: r.ip ?? r.socket?.remoteAddress ?? '', userAgent: agent },
     });
     r[PENDING] = created.sessionId;
     await new Promise<void>((resolve, reject) => r.session!.regenerate((err) => (err ? reject(err) : resolve())));

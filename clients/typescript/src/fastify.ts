@@ -27,9 +27,10 @@ export interface SessionPluginOptions extends WebSessionOptions {
 /**
  * Fastify plugin: an onRequest hook that validates the session (cookie or header) with the request's
  * IP and user agent, sets `request.sessionManager`, and answers 401 `{error, verdict}` (or calls
- * `onInvalid`) unless VALID, 503 when the service is unavailable. Register it inside the scope of the
- * protected routes (`app.register(async (s) => { s.register(sessionManagerPlugin, opts); s.get(...) })`):
- * it is encapsulated on purpose, so public routes such as login stay outside.
+ * `onInvalid`) unless VALID, 503 when the service is unavailable. It guards the context that registers it
+ * (as with fastify-plugin): register it inside a scope holding the protected routes
+ * (`app.register(async (s) => { await s.register(sessionManagerPlugin, opts); s.get(...) })`) so that
+ * public routes such as login stay outside, or on the root instance to guard everything.
  */
 export const sessionManagerPlugin: FastifyPluginCallback<SessionPluginOptions> = (fastify, options, done) => {
   if (!options?.client) return done(new TypeError('sessionManagerPlugin: options.client is required'));
@@ -49,6 +50,9 @@ export const sessionManagerPlugin: FastifyPluginCallback<SessionPluginOptions> =
   });
   done();
 };
+// Like fastify-plugin: the hook applies to the context that registers the plugin (not a child of it),
+// so `scope.register(sessionManagerPlugin, opts)` guards the routes of `scope`.
+Object.assign(sessionManagerPlugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'session-manager' });
 
 /** Adds the Set-Cookie header that stores a new session id (call it in the login route). */
 export function setSessionCookie(reply: FastifyReply, sessionId: string, cookie?: CookieOptions): void {
