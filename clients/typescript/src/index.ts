@@ -27,3 +27,4 @@ export { ClientType, SessionState, EndReason, type Session, type SessionPolicy, 
 export { Verdict, IdMode, type ClientInfo } from './gen/sessionmanager/v1/session_service.js';
 export { EventType, type AdminSession, type GetClusterStatusResponse, type ListSessionsResponse, type WatchEventsResponse, type NodeInfo, type SessionCount } from './gen/sessionmanager/v1/admin_service.js';
 export type { Duration } from './gen/google/protobuf/duration.js';
+export { readCookie, sessionCookie, clearedCookie, DEFAULT_COOKIE_NAME, type CookieOptions } from './cookies.js';
