@@ -28,7 +28,7 @@ system-deps:
 # `npm install`, not `npm ci`: the lock lists optional platform binaries of @bufbuild/buf (darwin,
 # win32, armv7) that the registry mirror here does not serve, and `npm ci` refuses a lock it cannot
 # fully satisfy. With the lock present, `npm install` still installs its exact versions.
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json
 	npm install --no-audit --no-fund
 	@touch $@
 
