@@ -34,6 +34,9 @@ function expressApp(client: SessionClient): Server {
   });
   app.post('/logout', logout(opts));
   app.get('/alive.txt', heartbeatHandler(opts));
+  app.get('/page', sessionMiddleware({ ...opts, onInvalid: (_req, res, _next, verdict) => (res as express.Response).redirect(`/login?why=${verdict}`) }), (_req, res) => {
+    res.send('page');
+  });
   app.get('/me', sessionMiddleware(opts), (req, res) => {
     const s = req.sessionManager;
     res.json({ user: s?.valid ? s.session.user : null });
@@ -128,6 +131,9 @@ describe('client package: web helpers against real nodes', function () {
     assert.match(login.setCookies[0]!, /^sid=[^;]+; Path=\/; HttpOnly; SameSite=Lax$/);
     assert.deepEqual((await br.fetch(base, '/me')).body, { user: 'alice' });
     assert.equal((await br.fetch(base, '/alive.txt?instance=tab-1')).status, 204);
+    assert.equal((await br.fetch(base, '/page')).body, 'page');
+    const redirected = await fetch(`${base}/page`, { redirect: 'manual' });
+    assert.deepEqual([redirected.status, redirected.headers.get('location')], [302, '/login?why=MISSING'], 'onInvalid gets the verdict');
 
     const sid = br.cookies.get('sid')!;
     const out = await br.fetch(base, '/logout', { method: 'POST' });

@@ -155,6 +155,24 @@ describe('sessionctl', function () {
     assert.equal((JSON.parse(flagWins.stdout) as { session: { user: string } }).session.user, 'from-flag');
   });
 
+  it('events follows lifecycle events as JSON lines until SIGINT, then exits 0', async () => {
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SM_')));
+    const p = spawn(process.execPath, [CTL, 'events', '-o', 'json'], { env: { ...base, ...EP, SM_TOKEN_FILE: tokenFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d));
+    const closed = new Promise<number | null>((r) => p.on('close', r));
+    const deadline = Date.now() + 15_000;
+    while (!/"user":"watched"/.test(out) && Date.now() < deadline) {
+      await ctl(['create', '--user', 'watched'], EP);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    p.kill('SIGINT');
+    assert.equal(await closed, 0);
+    const ev = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>).find((e) => e['user'] === 'watched');
+    assert.ok(ev, out);
+    assert.deepEqual([ev['type'], ev['clientType'], ev['site']], ['CREATED', 'web', 'default']);
+  });
+
   it('exit 3 when the service is unavailable or the call times out; the token goes on every call', async () => {
     const refused = await ctl(['validate', 'x'], { SM_ENDPOINTS: '127.0.0.1:1', SM_TIMEOUT: '2s' });
     assert.equal(refused.code, 3);
