@@ -47,12 +47,12 @@ describe('client package: publishable as it is', function () {
     assert.deepEqual(Object.keys(pkg.dependencies).sort(), ['@bufbuild/protobuf', '@grpc/grpc-js']);
   });
 
-  it('npm pack ships dist and the README, and every entry point imports outside the repository', () => {
+  it('npm pack ships dist, the README and the LICENSE, and every entry point imports outside the repository', () => {
     const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: PKG, encoding: 'utf8' });
     const [info] = JSON.parse(out) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = info!.files.map((f) => f.path);
-    assert.ok(files.includes('README.md') && files.includes('dist/index.js') && files.includes('dist/index.d.ts'));
-    assert.ok(files.every((f) => f === 'README.md' || f === 'package.json' || f.startsWith('dist/')), files.join(', '));
+    assert.ok(['README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/express-session-store.d.ts'].every((f) => files.includes(f)), files.join(', '));
+    assert.ok(files.every((f) => ['README.md', 'LICENSE', 'package.json'].includes(f) || f.startsWith('dist/')), files.join(', '));
     const app = join(tmp, 'app');
     const target = join(app, 'node_modules/@session-manager/client');
     mkdirSync(target, { recursive: true });
