@@ -14,6 +14,7 @@ help:
 	@echo "make run    start local etcd (.data/) and one node on $(LISTEN)"
 	@echo "make test   the whole test suite"
 	@echo "make build | generate | lint-proto | check-generated | test-unit | test-integration | test-chart | clean"
+	@echo "make generate-clients | check-generated-clients   (clients/typescript/src/gen)"
 
 # System packages: one apt-get update, then install what is missing.
 system-deps:
@@ -27,19 +28,47 @@ system-deps:
 # `npm install`, not `npm ci`: the lock lists optional platform binaries of @bufbuild/buf (darwin,
 # win32, armv7) that the registry mirror here does not serve, and `npm ci` refuses a lock it cannot
 # fully satisfy. With the lock present, `npm install` still installs its exact versions.
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json
 	npm install --no-audit --no-fund
 	@touch $@
 
 deps: system-deps node_modules/.package-lock.json
 
 build: node_modules/.package-lock.json
+	$(NODE_BIN)/tsc -p clients/typescript/tsconfig.json
 	$(NODE_BIN)/tsc -p tsconfig.json
 
 # Regenerates src/gen from proto/ with buf + ts-proto (both from npm).
 generate: node_modules/.package-lock.json
 	rm -rf src/gen
 	$(NODE_BIN)/buf generate proto --template proto/buf.gen.yaml
+
+# The client package's own copy of the API code (clients/typescript/src/gen); the published package
+# never imports the server's src/gen.
+CLIENT_GEN_PATHS := --path proto/sessionmanager/v1 --path proto/google/rpc
+.PHONY: generate-clients check-generated-clients client-deps
+generate-clients: node_modules/.package-lock.json
+	rm -rf clients/typescript/src/gen
+	$(NODE_BIN)/buf generate proto --template clients/typescript/buf.gen.yaml $(CLIENT_GEN_PATHS)
+
+check-generated-clients: node_modules/.package-lock.json
+	@tmp=$$(mktemp -d); \
+	sed "s#out: clients/typescript/src/gen#out: $$tmp/gen#" clients/typescript/buf.gen.yaml > $$tmp/buf.gen.yaml; \
+	$(NODE_BIN)/buf generate proto --template $$tmp/buf.gen.yaml $(CLIENT_GEN_PATHS) && \
+	if diff -r $$tmp/gen clients/typescript/src/gen >/dev/null; then echo "client generated code is up to date"; rm -rf $$tmp; \
+	else diff -r $$tmp/gen clients/typescript/src/gen | head -20; echo "clients/typescript/src/gen is stale: run 'make generate-clients' and commit"; rm -rf $$tmp; exit 1; fi
+
+# Debian packages the Python and Go examples need (test-interop generates, compiles and runs them).
+# golang-github-golang-protobuf-1-5-dev: grpc-go's APIv1 shim over the APIv2 messages protoc-gen-go writes.
+CLIENT_APT_PACKAGES := protobuf-compiler protobuf-compiler-grpc golang-go protoc-gen-go protoc-gen-go-grpc \
+  golang-google-grpc-dev golang-google-protobuf-dev golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
+client-deps:
+	@missing=""; for p in $(CLIENT_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 lint-proto: node_modules/.package-lock.json
 	cd proto && ../$(NODE_BIN)/buf lint
@@ -73,7 +102,7 @@ test-chart: node_modules/.package-lock.json
 MOCHA_FAULTS := $(NODE_BIN)/mocha --timeout 300000 --slow 30000 --exit
 BENCH_APT_PACKAGES := nghttp2-client
 
-test-interop: deps build
+test-interop: deps client-deps build
 	node dist/test/interop/run.js
 
 test-property: deps build
@@ -97,7 +126,7 @@ soak: deps build
 	node dist/bench/soak.js
 	node dist/bench/soak-report.js
 
-test: deps lint-proto check-generated build
+test: deps lint-proto check-generated check-generated-clients build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
 	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart
 
@@ -130,4 +159,4 @@ stop-etcd:
 	@if [ -f .data/etcd.pid ]; then kill $$(cat .data/etcd.pid) 2>/dev/null || true; rm -f .data/etcd.pid; echo "etcd stopped"; fi
 
 clean:
-	rm -rf dist .tools
+	rm -rf dist .tools clients/typescript/dist

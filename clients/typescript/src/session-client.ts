@@ -1,0 +1,119 @@
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import { makeGrpcClient, unary } from './base-client.js';
+import type { CallOptions, ClientOptions } from './options.js';
+import type { Attribute, Session } from './gen/sessionmanager/v1/session.js';
+import {
+  AttachRequest,
+  CreateSessionRequest,
+  DeleteAttributeRequest,
+  EndSessionRequest,
+  GetAttributeRequest,
+  GetSessionRequest,
+  HeartbeatRequest,
+  ReauthenticateRequest,
+  SessionServiceClient,
+  SetAttributeRequest,
+  ValidateSessionRequest,
+  type AttachResponse,
+  type DeepPartial,
+} from './gen/sessionmanager/v1/session_service.js';
+import { toHeartbeatResult, toValidateResult, type HeartbeatResult, type ValidateResult } from './verdict.js';
+
+/** Default deadline of a call in ms when the options give none. */
+export const DEFAULT_DEADLINE_MS = 5000;
+
+/** A login: the CreateSessionRequest fields, with attributes as a Map or a record of bytes or strings. */
+export type CreateSessionInput = Omit<DeepPartial<CreateSessionRequest>, 'attributes'> & {
+  attributes?: ReadonlyMap<string, Uint8Array | string> | Readonly<Record<string, Uint8Array | string>>;
+};
+
+/** A new (or re-authenticated) session: the secret id, shown only here, and the session. */
+export interface CreatedSession {
+  readonly sessionId: string;
+  readonly session: Session;
+}
+
+const bytes = (v: Uint8Array | string): Buffer => (typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v));
+
+/**
+ * SessionClient is the typed, promise-based client of SessionService for the services that call
+ * it: round_robin over every node, retries of the idempotent calls, deadlines, TLS and caller token.
+ * Every call rejects with a SessionManagerError subclass carrying the server's ErrorInfo reason.
+ */
+export class SessionClient {
+  /** The generated grpc-js client, for anything this class does not wrap. */
+  readonly raw: SessionServiceClient;
+  private readonly deadlineMs: number;
+
+  constructor(options: ClientOptions) {
+    this.raw = makeGrpcClient(SessionServiceClient, options);
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  }
+
+  /** Logs a user in (never retried by the client: a retry could create a second session). */
+  async createSession(input: CreateSessionInput, opts?: CallOptions): Promise<CreatedSession> {
+    const { attributes, ...rest } = input;
+    const req = CreateSessionRequest.fromPartial(rest);
+    const entries = attributes instanceof Map ? [...attributes] : Object.entries(attributes ?? {});
+    for (const [name, value] of entries) req.attributes.set(name, bytes(value));
+    const res = await unary(this.raw, this.raw.createSession, req, this.deadlineMs, opts);
+    return { sessionId: res.sessionId, session: res.session! };
+  }
+
+  /** Checks a request's session (counts a hit, renews the idle timer); pass the end user's ip and user agent. */
+  async validateSession(req: DeepPartial<ValidateSessionRequest>, opts?: CallOptions): Promise<ValidateResult> {
+    const res = await unary(this.raw, this.raw.validateSession, ValidateSessionRequest.fromPartial(req), this.deadlineMs, opts);
+    return toValidateResult(res.verdict, res.session);
+  }
+
+  /** Keeps a session alive from one client instance (tab, window) without counting a hit. */
+  async heartbeat(req: DeepPartial<HeartbeatRequest>, opts?: CallOptions): Promise<HeartbeatResult> {
+    const res = await unary(this.raw, this.raw.heartbeat, HeartbeatRequest.fromPartial(req), this.deadlineMs, opts);
+    return toHeartbeatResult(res.verdict);
+  }
+
+  /** Logs out: ends the session and destroys its data. */
+  async endSession(sessionId: string, opts?: CallOptions): Promise<void> {
+    await unary(this.raw, this.raw.endSession, EndSessionRequest.fromPartial({ sessionId }), this.deadlineMs, opts);
+  }
+
+  /** Reads a session without touching it (NotFoundError when it is gone). */
+  async getSession(sessionId: string, opts?: CallOptions): Promise<Session> {
+    const res = await unary(this.raw, this.raw.getSession, GetSessionRequest.fromPartial({ sessionId }), this.deadlineMs, opts);
+    return res.session!;
+  }
+
+  /** Reads one attribute with its etag (NotFoundError with reason ATTRIBUTE_NOT_FOUND when absent). */
+  async getAttribute(sessionId: string, name: string, opts?: CallOptions): Promise<Attribute> {
+    const res = await unary(this.raw, this.raw.getAttribute, GetAttributeRequest.fromPartial({ sessionId, name }), this.deadlineMs, opts);
+    return res.attribute!;
+  }
+
+  /** Writes one attribute; `etag` or `createOnly` make it conditional (ConflictError when the condition fails). */
+  async setAttribute(sessionId: string, name: string, value: Uint8Array | string, cond: { etag?: string; createOnly?: boolean } = {}, opts?: CallOptions): Promise<{ etag: string }> {
+    const req = SetAttributeRequest.fromPartial({ sessionId, name, value: bytes(value), etag: cond.etag ?? '', createOnly: cond.createOnly ?? false });
+    const res = await unary(this.raw, this.raw.setAttribute, req, this.deadlineMs, opts);
+    return { etag: res.etag };
+  }
+
+  /** Deletes one attribute, conditional on `etag` when given. */
+  async deleteAttribute(sessionId: string, name: string, cond: { etag?: string } = {}, opts?: CallOptions): Promise<void> {
+    await unary(this.raw, this.raw.deleteAttribute, DeleteAttributeRequest.fromPartial({ sessionId, name, etag: cond.etag ?? '' }), this.deadlineMs, opts);
+  }
+
+  /** Re-authenticates a session after a new login of the same user: data kept, new session id. */
+  async reauthenticate(sessionId: string, user: string, opts?: CallOptions): Promise<CreatedSession> {
+    const res = await unary(this.raw, this.raw.reauthenticate, ReauthenticateRequest.fromPartial({ sessionId, user }), this.deadlineMs, opts);
+    return { sessionId: res.sessionId, session: res.session! };
+  }
+
+  /** Opens an Attach stream for a connection-bound client; `cancel()` it to detach. Has no deadline. */
+  attach(sessionId: string, instanceId: string): ClientReadableStream<AttachResponse> {
+    return this.raw.attach(AttachRequest.fromPartial({ sessionId, instanceId }));
+  }
+
+  /** Closes the channel; calls in flight finish or fail, new calls fail at once. */
+  close(): void {
+    this.raw.close();
+  }
+}

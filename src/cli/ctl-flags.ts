@@ -1,0 +1,106 @@
+// sessionctl's flags: each with its environment variable (flag > environment > default) and help.
+import { parseArgs } from 'node:util';
+import { UsageError } from './ctl-credentials.js';
+
+/** One flag of sessionctl. */
+export interface CtlFlag {
+  readonly env: string;
+  readonly help: string;
+  readonly default?: string;
+  readonly boolean?: boolean;
+  readonly multiple?: boolean;
+  readonly short?: string;
+}
+
+/** Every flag, global ones first. */
+export const CTL_FLAGS = {
+  endpoints: { env: 'SM_ENDPOINTS', default: '127.0.0.1:50051', help: 'node addresses, comma-separated host:port; one name is resolved with dns:/// and balanced round_robin over every address' },
+  addr: { env: 'SM_ADDR', help: 'older name of --endpoints (one address)' },
+  output: { env: 'SM_OUTPUT', short: 'o', help: 'json | yaml | table (default: table for list, status and events; yaml otherwise)' },
+  timeout: { env: 'SM_TIMEOUT', default: '10s', help: 'deadline of each call (10s, 500ms, 2m; a plain number is seconds)' },
+  'token-file': { env: 'SM_TOKEN_FILE', help: 'file with the caller bearer token, sent on every call (also $SM_ADMIN_TOKEN_FILE; or the token itself in $SM_TOKEN / $SM_ADMIN_TOKEN)' },
+  'ca-file': { env: 'SM_CA_FILE', help: 'CA of the server certificate: turns on TLS' },
+  'cert-file': { env: 'SM_CERT_FILE', help: 'client certificate for mutual TLS (with --key-file)' },
+  'key-file': { env: 'SM_KEY_FILE', help: 'client key for mutual TLS' },
+  'server-name': { env: 'SM_SERVER_NAME', help: 'name to check the server certificate against (default: the endpoint host)' },
+  site: { env: 'SM_SITE', help: 'site (create, list, revoke-user; default for create: default)' },
+  user: { env: 'SM_USER', help: 'user name' },
+  type: { env: 'SM_TYPE', help: 'client type: web, desktop, plugin, mobile, widget, api, admin (default for create: web)' },
+  device: { env: 'SM_DEVICE', help: 'device id (create; default sessionctl)' },
+  attr: { env: 'SM_ATTR', multiple: true, help: 'initial attribute name=value (create; repeatable; env: comma-separated)' },
+  instance: { env: 'SM_INSTANCE', default: 'sessionctl', help: 'client instance of a heartbeat' },
+  etag: { env: 'SM_ETAG', help: 'conditional write/delete: only if the attribute still has this etag' },
+  'create-only': { env: 'SM_CREATE_ONLY', boolean: true, help: 'attr-set only if the attribute does not exist' },
+  state: { env: 'SM_STATE', help: 'list filter: active or reauth' },
+  'page-size': { env: 'SM_PAGE_SIZE', help: 'list: sessions per page (default 100, at most 1000)' },
+  'page-token': { env: 'SM_PAGE_TOKEN', help: 'list: continue from this token' },
+  all: { env: 'SM_ALL', boolean: true, help: 'list: every page' },
+  from: { env: 'SM_FROM', help: 'events: resume after this token' },
+  help: { env: 'SM_HELP', boolean: true, short: 'h', help: 'show help' },
+} as const satisfies Record<string, CtlFlag>;
+
+/** Flag names. */
+export type FlagName = keyof typeof CTL_FLAGS;
+
+/** Parsed command line: positionals and a getter applying flag > env > default. */
+export interface ParsedCommandLine {
+  positionals: string[];
+  get(name: FlagName): string | undefined;
+  /** The value given on the command line only. */
+  flag(name: FlagName): string | undefined;
+  /** The value from the environment only. */
+  envValue(name: FlagName): string | undefined;
+  bool(name: FlagName): boolean;
+  list(name: FlagName): string[];
+}
+
+/** Parses argv against CTL_FLAGS; unknown flags are a UsageError. */
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): ParsedCommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: Object.fromEntries(
+        Object.entries(CTL_FLAGS).map(([k, f]) => [
+          k,
+          { type: 'boolean' in f && f.boolean ? ('boolean' as const) : ('string' as const), ...('multiple' in f && f.multiple ? { multiple: true } : {}), ...('short' in f ? { short: f.short } : {}) },
+        ]),
+      ),
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const fromEnv = (name: FlagName): string | undefined => {
+    const v = env[CTL_FLAGS[name].env];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  return {
+    positionals: parsed.positionals,
+    flag: (name) => (typeof values[name] === 'string' ? (values[name] as string) : undefined),
+    envValue: fromEnv,
+    get(name) {
+      const v = values[name];
+      if (typeof v === 'string') return v;
+      const f: CtlFlag = CTL_FLAGS[name];
+      return fromEnv(name) ?? f.default;
+    },
+    bool(name) {
+      const v = values[name];
+      if (typeof v === 'boolean') return v;
+      const e = fromEnv(name);
+      if (e === undefined) return false;
+      if (/^(1|true|yes)$/i.test(e)) return true;
+      if (/^(0|false|no)$/i.test(e)) return false;
+      throw new UsageError(`$${CTL_FLAGS[name].env} must be true or false`);
+    },
+    list(name) {
+      const v = values[name];
+      if (Array.isArray(v)) return v;
+      const e = fromEnv(name);
+      return e ? e.split(',').map((s) => s.trim()).filter(Boolean) : [];
+    },
+  };
+}
