@@ -51,10 +51,17 @@ deps: node-lts system-deps node_modules/.package-lock.json
 build: node-lts node_modules/.package-lock.json
 	$(NODE_BIN)/tsc -p tsconfig.json
 
-# Regenerates src/gen from proto/ with buf + ts-proto (both from npm).
+# Regenerates src/gen from proto/ with buf + ts-proto (both from npm), and embeds the public API's
+# descriptor set for gRPC reflection. google/api holds annotations only, which no generated module
+# imports: ts-proto's copies of it (and of descriptor.proto, 270 kB) are removed.
+API_PROTO_PATHS := --path proto/sessionmanager/v1 --path proto/grpc/health/v1
+UNUSED_GEN := google/api google/protobuf/descriptor.ts
 generate: node_modules/.package-lock.json
 	rm -rf src/gen
 	$(NODE_BIN)/buf generate proto --template proto/buf.gen.yaml
+	cd src/gen && rm -rf $(UNUSED_GEN)
+	@tmp=$$(mktemp -d); $(NODE_BIN)/buf build proto $(API_PROTO_PATHS) --exclude-source-info -o $$tmp/api.binpb && \
+	node proto/embed-descriptor-set.mjs $$tmp/api.binpb src/gen/api-descriptor-set.ts; rm -rf $$tmp
 
 lint-proto: node_modules/.package-lock.json
 	cd proto && ../$(NODE_BIN)/buf lint
@@ -64,6 +71,9 @@ check-generated: node_modules/.package-lock.json
 	@tmp=$$(mktemp -d); \
 	sed "s#out: src/gen#out: $$tmp/gen#" proto/buf.gen.yaml > $$tmp/buf.gen.yaml; \
 	$(NODE_BIN)/buf generate proto --template $$tmp/buf.gen.yaml && \
+	(cd $$tmp/gen && rm -rf $(UNUSED_GEN)) && \
+	$(NODE_BIN)/buf build proto $(API_PROTO_PATHS) --exclude-source-info -o $$tmp/api.binpb && \
+	node proto/embed-descriptor-set.mjs $$tmp/api.binpb $$tmp/gen/api-descriptor-set.ts && \
 	if diff -r $$tmp/gen src/gen >/dev/null; then echo "generated code is up to date"; rm -rf $$tmp; \
 	else diff -r $$tmp/gen src/gen | head -20; echo "src/gen is stale: run 'make generate' and commit"; rm -rf $$tmp; exit 1; fi
 
