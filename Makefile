@@ -66,6 +66,16 @@ generate: node_modules/.package-lock.json
 lint-proto: node_modules/.package-lock.json
 	cd proto && ../$(NODE_BIN)/buf lint
 
+# API breaking-change check (proto/breaking.sh): against the committed proto/baseline.binpb and,
+# when git has it, the previous commit. `make proto-baseline` accepts the current API as the new
+# baseline: run it deliberately (a release, or an accepted break) and commit the file.
+.PHONY: breaking proto-baseline
+breaking: node_modules/.package-lock.json
+	bash proto/breaking.sh
+
+proto-baseline: node_modules/.package-lock.json
+	$(NODE_BIN)/buf build proto --exclude-source-info -o proto/baseline.binpb
+
 # Fails when the committed generated code differs from a fresh generation.
 check-generated: node_modules/.package-lock.json
 	@tmp=$$(mktemp -d); \
@@ -128,7 +138,7 @@ soak: deps build
 	node dist/bench/soak.js
 	node dist/bench/soak-report.js
 
-test: deps lint-proto check-generated check-deps build
+test: deps lint-proto breaking check-generated check-deps build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
 	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart
 
