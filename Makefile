@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 help:
 	@echo "make run    start local etcd (.data/) and one node on $(LISTEN)"
 	@echo "make test   the whole test suite"
-	@echo "make build | generate | lint-proto | check-generated | test-unit | test-integration | test-chart | clean"
+	@echo "make build | generate | lint-proto | breaking | check-generated | check-deps | test-unit | test-integration | test-chart | test-alerts | clean"
 
 # System packages: one apt-get update, then install what is missing.
 system-deps:
@@ -108,6 +108,15 @@ test-telemetry: deps build
 test-chart: node_modules/.package-lock.json
 	bash test/chart/run.sh
 
+# Alerting rules (helm/session-manager/rules/, rendered by the chart's PrometheusRule): promtool
+# checks and unit-tests every alert (test/alerts/rules.test.yaml); check.mjs checks each one has
+# severity, summary, description, a runbook section, and a firing and a quiet test case.
+.PHONY: test-alerts
+test-alerts: system-deps node-lts node_modules/.package-lock.json
+	promtool check rules helm/session-manager/rules/session-manager.rules.yaml
+	promtool test rules test/alerts/rules.test.yaml
+	node test/alerts/check.mjs
+
 # Measurement and robustness suites (docs/faults.md, docs/PERFORMANCE.md). test-interop and
 # test-property are fast; test-faults takes a few minutes; bench and soak are not part of make test.
 .PHONY: test-interop test-property test-faults bench bench-deps soak
@@ -140,7 +149,7 @@ soak: deps build
 
 test: deps lint-proto breaking check-generated check-deps build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
-	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart
+	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart test-alerts
 
 # Starts a local single-member etcd under .data/ (unless one answers already) and one node.
 run: deps build
