@@ -105,7 +105,7 @@ test-integration: deps build
 test-telemetry: deps build
 	$(MOCHA) --import=./dist/test/telemetry/setup.js 'dist/test/telemetry/**/*.test.js'
 
-test-chart: node_modules/.package-lock.json
+test-chart: system-deps node_modules/.package-lock.json
 	bash test/chart/run.sh
 
 # Alerting rules (helm/session-manager/rules/, rendered by the chart's PrometheusRule): promtool
