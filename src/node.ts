@@ -29,6 +29,7 @@ import { EtcdSessionStore } from './store/etcd/session-store.js';
 import { adminHandlers } from './transport/grpc/admin-handlers.js';
 import { AdminAuth } from './transport/grpc/auth.js';
 import { HealthService } from './transport/grpc/health.js';
+import { addReflection } from './transport/grpc/reflection.js';
 import { GrpcServer } from './transport/grpc/server.js';
 import { sessionHandlers, type CallObserver } from './transport/grpc/session-handlers.js';
 import { StreamRegistry } from './transport/grpc/streams.js';
@@ -217,6 +218,7 @@ export class SessionNode {
       adminHandlers(this.admin, new EventReader(this.etcd, this.keys), new AdminAuth({ tokenFile: options.adminTokenFile, identities: options.adminIdentities ?? [] }), gate, onCall, this.streams),
     );
     this.server.addService(HealthServiceDefinition, this.health.implementation);
+    addReflection(this.server);
     this.feed.on('lost', (err: Error) => {
       this.log.warn({ err: err.message }, 'watch lost; resuming from last applied revision');
       this.events.emit('watch-lost', err);

@@ -1,6 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClientType } from '../domain/client-type.js';
-import { InvalidPageTokenError, SessionNotFoundError } from '../domain/errors.js';
+import { InvalidPageSizeError, InvalidPageTokenError, SessionNotFoundError } from '../domain/errors.js';
 import type { LiveState } from '../domain/session.js';
 import type { SessionStore } from '../domain/ports.js';
 import type { NodeInfo } from '../cache/node-channel.js';
@@ -47,8 +47,12 @@ export class AdminService {
     },
   ) {}
 
-  /** Lists live sessions ordered by reference; the token carries the last reference of the page. */
+  /**
+   * Lists live sessions ordered by reference; the token carries the last reference of the page.
+   * page_size 0 means DEFAULT_PAGE_SIZE, above MAX_PAGE_SIZE is capped, negative is refused.
+   */
   list(filter: SessionFilter, pageSize: number, pageToken: string): { sessions: SessionView[]; next: string } {
+    if (!Number.isInteger(pageSize) || pageSize < 0) throw new InvalidPageSizeError(pageSize);
     this.deps.feed.assertFresh();
     let afterRef = '';
     if (pageToken) {
@@ -56,7 +60,7 @@ export class AdminService {
       if (!text.startsWith('after:') || Buffer.from(text).toString('base64url') !== pageToken) throw new InvalidPageTokenError();
       afterRef = text.slice('after:'.length);
     }
-    const size = pageSize <= 0 ? DEFAULT_PAGE_SIZE : Math.min(pageSize, MAX_PAGE_SIZE);
+    const size = pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(pageSize, MAX_PAGE_SIZE);
     const now = this.deps.clock.now();
     const matches: SessionView[] = [];
     for (const s of this.deps.cache.values()) {

@@ -26,9 +26,15 @@ export async function openLiveConfigSource(initial: LoadedConfig, options: LiveC
     const { FileConfigSource } = await import('./file-source.js');
     return new FileConfigSource(initial, { path: options.path, pollMs: options.pollMs, ...(options.log ? { log: options.log } : {}) });
   }
+  // @kubernetes/client-node is an optional dependency (a third of the production install): an image
+  // built with `npm ci --omit=optional` has no Kubernetes client and only the file source.
   const [{ KubeConfigSource }, { kubernetesConfigMapClient, podNamespace }] = await Promise.all([
     import('./kube-source.js'),
-    import('./configmap-client.js'),
+    import('./configmap-client.js').catch((err: Error & { code?: string }) => {
+      if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes('@kubernetes/client-node'))
+        throw new Error('config: --config-source=kubernetes needs the optional package @kubernetes/client-node (npm install @kubernetes/client-node)');
+      throw err;
+    }),
   ]);
   const namespace = podNamespace(options.namespace);
   if (!namespace) throw new Error('config: --config-source=kubernetes needs the pod namespace (POD_NAMESPACE)');

@@ -208,6 +208,14 @@ export class InvalidPageTokenError extends SessionManagerError {
   }
 }
 
+/** A negative page size: refused rather than read as the default (0 means the default). */
+export class InvalidPageSizeError extends SessionManagerError {
+  readonly reason = 'INVALID_PAGE_SIZE';
+  constructor(pageSize: number) {
+    super(`admin: page_size must be >= 0 (0 = the default), got ${pageSize}`, { field: 'page_size' });
+  }
+}
+
 /** A resume token that this service did not issue. */
 export class InvalidResumeTokenError extends SessionManagerError {
   readonly reason = 'INVALID_RESUME_TOKEN';

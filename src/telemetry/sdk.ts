@@ -1,17 +1,31 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { arch, hostname } from 'node:os';
-import { diag } from '@opentelemetry/api';
+import { context, diag, metrics, propagation, type TextMapPropagator } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPMetricExporter as OTLPGrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as OTLPGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { ConsoleMetricExporter, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  hostDetector,
+  osDetector,
+  processDetector,
+  resourceFromAttributes,
+  serviceInstanceIdDetector,
+  type Resource,
+  type ResourceDetector,
+} from '@opentelemetry/resources';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { createLogger, diagLevelOf, diagLogger, type Logger } from './log.js';
 import { telemetrySettingsFromEnv, TELEMETRY_DEFAULTS, type TelemetrySettings } from './settings.js';
@@ -96,6 +110,45 @@ export function serviceResource(): Resource {
     .merge(detectResources({ detectors: [envDetector] }));
 }
 
+const RESOURCE_DETECTORS: Readonly<Record<string, ResourceDetector>> = {
+  env: envDetector,
+  host: hostDetector,
+  os: osDetector,
+  process: processDetector,
+  serviceinstance: serviceInstanceIdDetector,
+};
+
+/**
+ * The resource detectors OTEL_NODE_RESOURCE_DETECTORS names (env, host, os, process, serviceinstance,
+ * all, none), as the OpenTelemetry Node SDK reads it; none when it is unset (serviceResource suffices).
+ */
+export function resourceDetectorsFromEnv(env: NodeJS.ProcessEnv, warnings: string[] = []): ResourceDetector[] {
+  const names = (env['OTEL_NODE_RESOURCE_DETECTORS'] ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  if (names.length === 0 || names.includes('none')) return [];
+  if (names.includes('all')) return Object.values(RESOURCE_DETECTORS);
+  return names.flatMap((n) => {
+    const d = RESOURCE_DETECTORS[n];
+    if (!d) warnings.push(`OTEL_NODE_RESOURCE_DETECTORS value ${JSON.stringify(n)} is not supported (${Object.keys(RESOURCE_DETECTORS).join(', ')}, all, none); ignored`);
+    return d ? [d] : [];
+  });
+}
+
+/**
+ * The propagator OTEL_PROPAGATORS asks for: `tracecontext` and `baggage` (the default is both);
+ * `none` propagates nothing. Others (b3, jaeger) are not built in: warned about and skipped.
+ */
+export function propagatorFromEnv(env: NodeJS.ProcessEnv, warnings: string[] = []): TextMapPropagator {
+  const names = [...new Set((env['OTEL_PROPAGATORS'] ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))];
+  const asked = names.length === 0 ? ['tracecontext', 'baggage'] : names.includes('none') ? [] : names;
+  const propagators = asked.flatMap((n): TextMapPropagator[] => {
+    if (n === 'tracecontext') return [new W3CTraceContextPropagator()];
+    if (n === 'baggage') return [new W3CBaggagePropagator()];
+    warnings.push(`OTEL_PROPAGATORS value ${JSON.stringify(n)} is not supported (tracecontext, baggage, none); ignored`);
+    return [];
+  });
+  return new CompositePropagator({ propagators });
+}
+
 /**
  * Span processors for the settings. The OTLP exporters read their endpoint, headers, timeout and
  * compression from OTEL_EXPORTER_OTLP_*. The gRPC one loads grpc-js only when it first exports, and
@@ -172,20 +225,43 @@ export function startTelemetry(options: StartTelemetryOptions = {}): Telemetry {
     return active;
   }
   const built = options.metricReaders ? { readers: options.metricReaders, ready: Promise.resolve() } : metricReadersFor(settings, log);
-  const sdk = new NodeSDK({
-    resource: serviceResource(),
-    autoDetectResources: !!process.env['OTEL_NODE_RESOURCE_DETECTORS']?.trim(),
-    spanProcessors: options.spanProcessors ?? spanProcessorsFor(settings),
-    metricReaders: built.readers,
-    // Logs stay on stdout as JSON (pino) with trace ids; nothing is exported as OTel log records.
-    logRecordProcessors: [],
-    instrumentations: [new GrpcInstrumentation({ ignoreGrpcMethods: [(name: string) => UNTRACED_GRPC_METHODS.has(name)] })],
-  });
-  // The SDK installs a console logger for OTEL_LOG_LEVEL; route its diagnostics through pino instead.
+  const env = options.env ?? process.env;
+  // The SDK's diagnostics go through pino (OTEL_LOG_LEVEL), not the console.
   diag.disable();
-  diag.setLogger(diagLogger(log), { logLevel: diagLevelOf(options.env?.['OTEL_LOG_LEVEL'] ?? process.env['OTEL_LOG_LEVEL']), suppressOverrideMessage: true });
-  sdk.start();
+  diag.setLogger(diagLogger(log), { logLevel: diagLevelOf(env['OTEL_LOG_LEVEL']), suppressOverrideMessage: true });
+  // Built from the pieces used (what @opentelemetry/sdk-node would assemble, without its unused
+  // exporters and propagators): resource, meter provider, tracer provider with the async-hooks
+  // context manager and the sampler and span limits from OTEL_TRACES_SAMPLER / OTEL_SPAN_*, the
+  // propagator from OTEL_PROPAGATORS, and the gRPC instrumentation. No OTel log records: logs stay
+  // on stdout as JSON (pino) carrying trace ids.
+  const warnings: string[] = [];
+  const detectors = resourceDetectorsFromEnv(env, warnings);
+  const propagator = propagatorFromEnv(env, warnings);
+  for (const w of warnings) log.warn(`telemetry: ${w}`);
+  let resource = serviceResource();
+  if (detectors.length > 0) resource = resource.merge(detectResources({ detectors })).merge(detectResources({ detectors: [envDetector] }));
+  const meterProvider = built.readers.length > 0 ? new MeterProvider({ resource, readers: built.readers }) : undefined;
+  if (meterProvider) metrics.setGlobalMeterProvider(meterProvider);
+  const spanProcessors = options.spanProcessors ?? spanProcessorsFor(settings);
+  // Without a span processor no tracer provider is registered (spans stay non-recording, as with
+  // sdk-node); the context manager and propagator are installed either way.
+  const tracerProvider = spanProcessors.length > 0 ? new NodeTracerProvider({ resource, spanProcessors }) : undefined;
+  if (tracerProvider) tracerProvider.register({ propagator });
+  else {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(propagator);
+  }
+  registerInstrumentations({
+    instrumentations: [new GrpcInstrumentation({ ignoreGrpcMethods: [(name: string) => UNTRACED_GRPC_METHODS.has(name)] })],
+    ...(tracerProvider ? { tracerProvider } : {}),
+    ...(meterProvider ? { meterProvider } : {}),
+  });
   hookGrpc(log);
+  const sdk = {
+    shutdown: async (): Promise<void> => {
+      await Promise.all([tracerProvider?.shutdown(), meterProvider?.shutdown()]);
+    },
+  };
   let stopping: Promise<void> | undefined;
   active = {
     settings,

@@ -24,6 +24,7 @@ import {
   selectorMatches,
   yaml,
 } from "./lib.mjs";
+import { checkEtcdUpkeep, checkOperationsDefaults, checkPrometheusRule } from "./operations.mjs";
 
 const RELEASE = "demo";
 const NAMESPACE = "demo-ns";
@@ -212,6 +213,10 @@ async function checkCase(c) {
       checks.run(`${tag} ServiceMonitor structure ${id}`, () => checkServiceMonitorShape(o));
       continue;
     }
+    if (o.kind === "PrometheusRule") {
+      checks.run(`${tag} PrometheusRule ${id}: the rules file, accepted by promtool`, () => checkPrometheusRule(o, values));
+      continue;
+    }
     const cls = await modelClass(o.apiVersion, o.kind);
     checks.run(`${tag} kubernetes-models validates ${o.apiVersion} ${id}`, () => {
       assert(cls, `no kubernetes-models class for ${o.apiVersion} ${o.kind}`);
@@ -227,6 +232,7 @@ async function checkCase(c) {
       let wantNs = NAMESPACE;
       if (o.kind === "ServiceMonitor" && values.serviceMonitor.namespace) wantNs = values.serviceMonitor.namespace;
       if (isDashboardCm(o) && values.grafanaDashboard.namespace) wantNs = values.grafanaDashboard.namespace;
+      if (o.kind === "PrometheusRule" && values.prometheusRule.namespace) wantNs = values.prometheusRule.namespace;
       assert(o.metadata.namespace === wantNs, `${o.kind}/${n} namespace ${o.metadata.namespace}, want ${wantNs}`);
     }
     const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
@@ -250,6 +256,12 @@ async function checkCase(c) {
       }
     }
   });
+
+  checks.run(`${tag} PrometheusRule ${values.prometheusRule.enabled ? "rendered" : "absent"}`, () => {
+    const n = objs.filter((o) => o.kind === "PrometheusRule").length;
+    assert(n === (values.prometheusRule.enabled ? 1 : 0), `${n} PrometheusRules`);
+  });
+  checkEtcdUpkeep(checks, tag, objs, values, FULLNAME, NAMESPACE);
 
   const deploy = (() => {
     let d;
@@ -794,6 +806,8 @@ function checkRejected() {
     ["otel.exportLogs (removed: logs go to stdout only)", ["--set", "otel.exportLogs=true"], /additional propert/],
     ["unquoted Grafana sidecar label value", ["--set", "grafanaDashboard.labels.grafana_dashboard=1"], /grafanaDashboard\/labels/],
     ["ServiceMonitor without metrics", ["--set", "serviceMonitor.enabled=true", "--set", "metrics.enabled=false"], /needs metrics\.enabled/],
+    ["etcd snapshots keeping 0", ["--set", "etcd.snapshot.enabled=true", "--set", "etcd.snapshot.keep=0"], /snapshot\/keep/],
+    ["malformed defrag command timeout", ["--set", "etcd.defrag.commandTimeout=5 minutes"], /commandTimeout/],
   ];
   for (const [name, extra, pattern] of cases) {
     checks.run(`render rejected: ${name}`, () => {
@@ -873,6 +887,8 @@ function checkChartFiles() {
     assert(missing.length === 0, missing.join("\n"));
   });
 
+  checkOperationsDefaults(checks, values);
+
   checks.run('grafanaDashboard defaults: off, release namespace, sidecar label grafana_dashboard: "1"', () => {
     assertEqual(values.grafanaDashboard, { enabled: false, namespace: "", labels: { grafana_dashboard: "1" }, annotations: {} }, "grafanaDashboard");
     const dashboard = JSON.parse(readFileSync(join(chartDir, DASHBOARD_FILE), "utf8"));
@@ -920,8 +936,11 @@ function checkImage() {
     .replace(/\\\n/g, " ")
     .split("\n")
     .filter((l) => l.trim() && !l.trim().startsWith("#"));
-  checks.run("Dockerfile: node 20 bookworm-slim, npm ci + build, runtime npm ci --omit=dev", () => {
-    assert(/ARG NODE_IMAGE=node:20-bookworm-slim/.test(dockerfile), "base is not node:20-bookworm-slim");
+  checks.run("Dockerfile: node 24 bookworm-slim (the Node major of package.json engines and the Makefile), npm ci + build, runtime npm ci --omit=dev", () => {
+    assert(/ARG NODE_IMAGE=node:24-bookworm-slim/.test(dockerfile), "base is not node:24-bookworm-slim");
+    const engines = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")).engines.node;
+    assert(engines === ">=24", `package.json engines.node ${engines}, want >=24 (what the image runs)`);
+    assert(/^NODE_MAJOR := 24$/m.test(readFileSync(join(repoRoot, "Makefile"), "utf8")), "Makefile NODE_MAJOR is not 24 (the suite must run on the image's Node)");
     const stages = instr.filter((l) => /^FROM /.test(l));
     assert(stages.length === 2, `${stages.length} stages`);
     const runtime = instr.slice(instr.indexOf(stages[1]));

@@ -63,6 +63,10 @@ describe('rule 10: forced logout and the admin API', function () {
       assert.equal(pages, 3);
       const bad = await failure(adm.list({ ...filter, pageSize: 3, pageToken: 'garbage!' }));
       assert.deepEqual([bad.code, bad.reason], [status.INVALID_ARGUMENT, 'INVALID_PAGE_TOKEN']);
+      // A negative page size is refused, not silently taken as the default; 0 still means the default.
+      const negative = await failure(adm.list({ ...filter, pageSize: -1, pageToken: '' }));
+      assert.deepEqual([negative.code, negative.reason], [status.INVALID_ARGUMENT, 'INVALID_PAGE_SIZE']);
+      assert.equal((await adm.list({ ...filter, pageSize: 0, pageToken: '' })).sessions.length, 7);
     } finally {
       adm.close();
     }

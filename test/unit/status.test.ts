@@ -27,6 +27,7 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.UserMismatchError(),
     new errors.AdminCredentialError('x'),
     new errors.InvalidPageTokenError(),
+    new errors.InvalidPageSizeError(-1),
     new errors.InvalidResumeTokenError(),
     new errors.TooManyStreamsError(1),
     new errors.LookupBacklogFullError(1),
