@@ -60,6 +60,7 @@ describe('node lifecycle', function () {
       prefix: '/sm-test/',
       config: configOf(),
       logger: pino({ level: 'silent' }),
+      allowAnonymous: true,
     });
     const started = node.start();
     try {

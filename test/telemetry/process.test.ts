@@ -114,7 +114,7 @@ describe('telemetry: the session-manager process and the OTEL_* environment', fu
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
     const proc = spawn(
       process.execPath,
-      [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-proc/', '--node-id', 'proc'],
+      [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-proc/', '--node-id', 'proc', '--insecure-allow-anonymous'],
       { env: { ...env, SM_LOG_LEVEL: 'info', ...otel } },
     );
     let out = '';
