@@ -19,10 +19,12 @@ export function serverCredentials(tls: ServerTlsFiles, verifyInCalls: boolean): 
   const key = readFileSync(tls.keyFile);
   const ca = tls.clientCaFile ? readFileSync(tls.clientCaFile) : null;
   if (!ca || !verifyInCalls) return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], !!ca);
+  // Updates are delivered on the next tick: grpc-js registers its own watcher only after it has
+  // subscribed to the provider, and would miss an update delivered synchronously.
   const provider: experimental.CertificateProvider = {
-    addCaCertificateListener: (l) => l({ caCertificate: ca }),
+    addCaCertificateListener: (l) => queueMicrotask(() => l({ caCertificate: ca })),
     removeCaCertificateListener: () => {},
-    addIdentityCertificateListener: (l) => l({ certificate: cert, privateKey: key }),
+    addIdentityCertificateListener: (l) => queueMicrotask(() => l({ certificate: cert, privateKey: key })),
     removeIdentityCertificateListener: () => {},
   };
   // grpc-js takes the identity provider first, then the CA provider.
