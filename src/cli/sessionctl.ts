@@ -8,6 +8,7 @@ import { ClientType, EndReason, SessionState } from '../gen/sessionmanager/v1/se
 import { EventType, type WatchEventsResponse } from '../gen/sessionmanager/v1/admin_service.js';
 import { Verdict } from '../gen/sessionmanager/v1/session_service.js';
 import { AdminApi, SessionApi } from '../transport/grpc/client.js';
+import { findCallerToken } from './credentials.js';
 import { errorInfoOf } from '../transport/grpc/status.js';
 
 const USAGE = `usage: sessionctl [--addr host:port] <command> [args]
@@ -23,7 +24,10 @@ commands:
   attr-del <session-id> <name> [--etag E]
   reauth <session-id> --user U          re-authenticate; prints the new session id
 
-admin commands (need the admin token: --token-file F, or $SM_ADMIN_TOKEN / $SM_ADMIN_TOKEN_FILE):
+credentials: every call sends the caller token from --token-file F, $SM_TOKEN, $SM_TOKEN_FILE
+($SM_ADMIN_TOKEN / $SM_ADMIN_TOKEN_FILE also work), else .data/caller-token (made by 'make run').
+
+admin commands (need a caller with the admin class):
   list [--site S] [--user U] [--type T] [--state active|reauth] [--page-size N] [--page-token P]
   revoke <session-ref>                  end one session (REVOKED); refs come from 'list'
   revoke-user --site S --user U         end all of a user's sessions at a site
@@ -86,9 +90,9 @@ async function run(argv: string[]): Promise<number> {
         values['cert-file'] ? readFileSync(values['cert-file']) : null,
       )
     : undefined;
-  const client = new SessionApi(addr, tls ? { credentials: tls } : {});
-  const tokenFile = values['token-file'] ?? process.env['SM_ADMIN_TOKEN_FILE'];
-  const token = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : process.env['SM_ADMIN_TOKEN'];
+  // The caller's bearer token goes with every call, not only admin ones (SPEC rule 21).
+  const token = findCallerToken(values['token-file'], process.env, process.cwd());
+  const client = new SessionApi(addr, { ...(tls ? { credentials: tls } : {}), ...(token ? { token } : {}) });
   const admin = new AdminApi(addr, token, tls ? { credentials: tls } : {});
   const typeOf = (name: string | undefined): ClientType => {
     if (name === undefined) return ClientType.CLIENT_TYPE_UNSPECIFIED;
