@@ -94,6 +94,11 @@ export interface SessionNodeOptions {
   policyPollMs?: number;
   /** How often bearer token files are re-checked. Default 1000 ms. */
   tokenRecheckMs?: number;
+  /**
+   * host:port of a second, plaintext listener serving only grpc.health.v1 (kubelet gRPC probes
+   * cannot speak TLS). Default none: health is served on the main port only.
+   */
+  healthListen?: string;
 }
 
 /** Health name for liveness: the process is up. */
@@ -131,6 +136,7 @@ export class SessionNode {
   /** The live caller policy, when a policy file is configured. */
   readonly policy: PolicyFileSource | undefined;
   private readonly server: GrpcServer;
+  private readonly healthServer: GrpcServer | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private healthTimer: NodeJS.Timeout | undefined;
@@ -235,6 +241,10 @@ export class SessionNode {
       adminHandlers(this.admin, new EventReader(this.etcd, this.keys), access, gate, onCall, this.streams, async (ref) => (await this.service.lookup(ref))?.rec.site),
     );
     this.server.addService(HealthServiceDefinition, this.health.implementation);
+    if (options.healthListen) {
+      this.healthServer = new GrpcServer({ listen: options.healthListen });
+      this.healthServer.addService(HealthServiceDefinition, this.health.implementation);
+    }
     this.feed.on('lost', (err: Error) => {
       this.log.warn({ err: err.message }, 'watch lost; resuming from last applied revision');
       this.events.emit('watch-lost', err);
@@ -263,6 +273,11 @@ export class SessionNode {
     return this.server.port;
   }
 
+  /** The bound port of the plaintext health listener, if any (after start). */
+  get healthPort(): number | undefined {
+    return this.healthServer?.port;
+  }
+
   private transition(from: NodeState[], to: NodeState): void {
     if (!from.includes(this.stateValue)) throw new Error(`node: cannot go from ${this.stateValue} to ${to}`);
     this.stateValue = to;
@@ -282,6 +297,8 @@ export class SessionNode {
   async start(): Promise<void> {
     this.transition(['new'], 'starting');
     const port = await this.server.start();
+    const healthPort = await this.healthServer?.start();
+    if (healthPort !== undefined) this.log.info({ port: healthPort }, 'plaintext health listener (grpc.health.v1 only)');
     this.policy?.start();
     if (this.auth.mode === 'anonymous') {
       this.log.warn({ insecureAllowAnonymous: true }, 'INSECURE: --insecure-allow-anonymous is set: every caller may create, validate and end any session at any site and use the admin API; never run like this outside a local experiment');
@@ -319,6 +336,7 @@ export class SessionNode {
     this.health.closeWatchers();
     this.streams.closeAll();
     const how = await this.server.shutdown(this.options.shutdownGraceMs ?? 20_000);
+    await this.healthServer?.shutdown(0);
     await this.scavenger.stop();
     const failed = await this.touches.flush();
     if (failed > 0) this.log.warn({ failed }, 'some pending touches could not be written');
@@ -345,6 +363,7 @@ export class SessionNode {
     this.registry.abandon();
     this.streams.closeAll();
     await this.server.shutdown(0);
+    await this.healthServer?.shutdown(0);
     this.feed.stop();
     this.etcd.close();
   }

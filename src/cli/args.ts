@@ -39,6 +39,8 @@ export interface StartArgs {
   authPolicyFile?: string;
   /** Poll interval of the caller policy file. */
   authPolicyPollMs: number;
+  /** Plaintext health-only listener (for kubelet probes when gRPC is TLS). */
+  healthListen?: string;
 }
 
 /** Each flag, its environment variable and its default (documented in the README). */
@@ -69,6 +71,7 @@ export const FLAGS = {
   'admin-identities': { env: 'SM_ADMIN_IDENTITIES', default: '' },
   'auth-policy-file': { env: 'SM_AUTH_POLICY_FILE', default: '' },
   'auth-policy-poll': { env: 'SM_AUTH_POLICY_POLL', default: '10' },
+  'health-listen': { env: 'SM_HEALTH_LISTEN', default: '' },
 } as const;
 
 /** The boolean flag that turns caller authentication off, and its environment variable (exactly `true`). */
@@ -142,6 +145,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     ...tlsOf(),
     adminIdentities: get('admin-identities').split(',').map((s) => s.trim()).filter(Boolean),
     allowAnonymous,
+    healthListen: opt('health-listen'),
     authPolicyFile: opt('auth-policy-file'),
     authPolicyPollMs: (() => {
       const ms = seconds('auth-policy-poll');

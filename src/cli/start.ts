@@ -70,6 +70,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     allowAnonymous: args.allowAnonymous,
     ...(args.authPolicyFile ? { policyFile: args.authPolicyFile } : {}),
     policyPollMs: args.authPolicyPollMs,
+    ...(args.healthListen ? { healthListen: args.healthListen } : {}),
   });
   attachTelemetry(node, { logger: log, config: configSource });
   // The source validates every update before it applies; both outcomes go to node.events (metrics, spans).

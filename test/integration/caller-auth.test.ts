@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, status, type ChannelCredentials } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type ChannelCredentials } from '@grpc/grpc-js';
 import type { WatchEventsResponse } from '../../src/gen/sessionmanager/v1/admin_service.js';
 import { HealthCheckResponse_ServingStatus as Serving, HealthClient } from '../../src/gen/grpc/health/v1/health.js';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
@@ -59,7 +59,7 @@ describe('rule 21: only trusted callers (mTLS identities, bearer tokens, method 
     n = await startNode({
       endpoints: etcd.endpoints,
       prefix: PREFIX,
-      node: { tls: { ...pki.server(), clientCaFile: pki.ca }, allowAnonymous: false, policyFile, policyPollMs: 200, tokenRecheckMs: 0 },
+      node: { tls: { ...pki.server(), clientCaFile: pki.ca }, allowAnonymous: false, policyFile, policyPollMs: 200, tokenRecheckMs: 0, healthListen: '127.0.0.1:0' },
     });
     n.api.close();
   });
@@ -115,6 +115,14 @@ describe('rule 21: only trusted callers (mTLS identities, bearer tokens, method 
     const res = await new Promise<{ status: Serving }>((resolve, reject) => h.check({ service: '' }, (err, r) => (err ? reject(err) : resolve(r))));
     assert.equal(res.status, Serving.SERVING);
     h.close();
+    // The plaintext health-only listener (kubelet gRPC probes cannot speak TLS) serves health, nothing else.
+    const plain = `127.0.0.1:${n.node.healthPort}`;
+    const hp = new HealthClient(plain, credentials.createInsecure());
+    const r2 = await new Promise<{ status: Serving }>((resolve, reject) => hp.check({ service: '' }, (err, r) => (err ? reject(err) : resolve(r))));
+    assert.equal(r2.status, Serving.SERVING);
+    hp.close();
+    const f = await failure(new SessionApi(plain, { timeoutMs: 3000 }).validate({ sessionId: 'x'.repeat(43) }));
+    assert.equal(f.code, status.UNIMPLEMENTED);
   });
 
   it('a validate-only identity (URI SAN) validates but cannot log in, log out or use admin: PERMISSION_DENIED, nothing written', async () => {
