@@ -532,6 +532,10 @@ async function checkCase(c) {
     const vol = podSpec.volumes.find((v) => v.name === "grpc-tls");
     assert(vol?.secret?.secretName === (values.tls.existingSecret || `${FULLNAME}-grpc-tls`), "grpc-tls volume");
     if (values.tls.certManager.enabled) one(objs, "Certificate", `${FULLNAME}-grpc-tls`);
+    if (values.networkPolicy.enabled) {
+      const np = one(objs, "NetworkPolicy", FULLNAME);
+      assert(np.spec.ingress.some((r) => r.ports?.some((p) => p.port === "health")), "the NetworkPolicy does not let the probes reach the health port");
+    }
   });
 
   if (c.name === "default") {
