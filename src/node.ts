@@ -302,6 +302,8 @@ export class SessionNode {
     this.policy?.start();
     if (this.auth.mode === 'anonymous') {
       this.log.warn({ insecureAllowAnonymous: true }, 'INSECURE: --insecure-allow-anonymous is set: every caller may create, validate and end any session at any site and use the admin API; never run like this outside a local experiment');
+    } else if (!this.policy && !this.options.adminTokenFile && !(this.options.adminIdentities?.length ?? 0)) {
+      this.log.warn({}, 'no callers configured (no --auth-policy-file, no admin token or identities): every call will be refused UNAUTHENTICATED');
     } else {
       this.log.info({ policy: this.policy?.current().version ?? '' }, 'callers must authenticate (client certificate or bearer token)');
     }
