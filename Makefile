@@ -72,11 +72,13 @@ CLIENT_GEN_PATHS := --path proto/sessionmanager/v1 --path proto/google/rpc
 generate-clients: node_modules/.package-lock.json
 	rm -rf clients/typescript/src/gen
 	$(NODE_BIN)/buf generate proto --template clients/typescript/buf.gen.yaml $(CLIENT_GEN_PATHS)
+	cd clients/typescript/src/gen && rm -rf $(UNUSED_GEN)
 
 check-generated-clients: node_modules/.package-lock.json
 	@tmp=$$(mktemp -d); \
 	sed "s#out: clients/typescript/src/gen#out: $$tmp/gen#" clients/typescript/buf.gen.yaml > $$tmp/buf.gen.yaml; \
 	$(NODE_BIN)/buf generate proto --template $$tmp/buf.gen.yaml $(CLIENT_GEN_PATHS) && \
+	(cd $$tmp/gen && rm -rf $(UNUSED_GEN)) && \
 	if diff -r $$tmp/gen clients/typescript/src/gen >/dev/null; then echo "client generated code is up to date"; rm -rf $$tmp; \
 	else diff -r $$tmp/gen clients/typescript/src/gen | head -20; echo "clients/typescript/src/gen is stale: run 'make generate-clients' and commit"; rm -rf $$tmp; exit 1; fi
 
@@ -192,18 +194,20 @@ run: deps build
 	    > .data/etcd.log 2>&1 & echo $$! > .data/etcd.pid; \
 	  for i in $$(seq 1 50); do ETCDCTL_API=3 etcdctl --endpoints=$(ETCD_ENDPOINT) endpoint health >/dev/null 2>&1 && break; sleep 0.2; done; \
 	fi
-	@[ -s .data/admin-token ] || (head -c 24 /dev/urandom | base64 | tr '+/' '-_' > .data/admin-token && chmod 600 .data/admin-token)
+	@# Dev caller credentials (SPEC rule 21): one token allowed everything, found by sessionctl.
+	@[ -s .data/caller-token ] || (umask 077 && head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' > .data/caller-token)
+	@[ -s .data/callers.json ] || printf '%s\n' '{"callers": {"dev": {"tokenFiles": ["caller-token"], "allow": ["validate", "login", "admin"], "sites": "*"}}}' > .data/callers.json
 	@echo ""
-	@echo "session-manager on $(LISTEN). In another terminal:"
+	@echo "session-manager on $(LISTEN). In another terminal (sessionctl sends .data/caller-token):"
 	@echo "  npx sessionctl create --site default --user alice --type web --device laptop"
 	@echo "  npx sessionctl validate <sessionId>"
 	@echo "  npx sessionctl heartbeat <sessionId> --instance tab-1"
 	@echo "  npx sessionctl end <sessionId>"
-	@echo "  npx sessionctl --token-file .data/admin-token status      (admin calls)"
+	@echo "  npx sessionctl status      (admin calls)"
 	@echo "Ctrl-C stops the node; 'make stop-etcd' stops the local etcd."
 	@echo ""
 	node dist/src/main.js --listen $(LISTEN) --etcd-endpoints $(ETCD_ENDPOINT) \
-	  --node-id local --admin-token-file .data/admin-token
+	  --node-id local --auth-policy-file .data/callers.json
 
 stop-etcd:
 	@if [ -f .data/etcd.pid ]; then kill $$(cat .data/etcd.pid) 2>/dev/null || true; rm -f .data/etcd.pid; echo "etcd stopped"; fi

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminService } from './app/admin-service.js';
+import { CallerAuth } from './auth/caller-auth.js';
+import { PolicyFileSource } from './auth/policy-source.js';
 import { EventReader } from './app/event-reader.js';
 import { NodeEvents } from './app/node-events.js';
 import { NodeRegistry } from './app/node-registry.js';
@@ -27,22 +28,14 @@ import { LeaseBuckets } from './store/etcd/lease-buckets.js';
 import { PresenceStore } from './store/etcd/presence-store.js';
 import { EtcdSessionStore } from './store/etcd/session-store.js';
 import { adminHandlers } from './transport/grpc/admin-handlers.js';
-import { AdminAuth } from './transport/grpc/auth.js';
+import { CallAccess } from './transport/grpc/call-access.js';
+import { serverCredentials } from './transport/grpc/tls.js';
 import { HealthService } from './transport/grpc/health.js';
 import { addReflection } from './transport/grpc/reflection.js';
 import { GrpcServer } from './transport/grpc/server.js';
 import { sessionHandlers, type CallObserver } from './transport/grpc/session-handlers.js';
 import { StreamRegistry } from './transport/grpc/streams.js';
 import { withSafeDecoding } from './transport/grpc/safe-decode.js';
-
-/** Builds TLS server credentials; a client CA turns on mandatory client certificates (mTLS). */
-function serverCredentials(tls: { certFile: string; keyFile: string; clientCaFile?: string }): ServerCredentials {
-  return ServerCredentials.createSsl(
-    tls.clientCaFile ? readFileSync(tls.clientCaFile) : null,
-    [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
-    !!tls.clientCaFile,
-  );
-}
 
 /** Reads the CLIENT_ADDRESS id key; refuses keys too short to resist guessing. */
 function readIdKey(file: string): Buffer {
@@ -91,6 +84,22 @@ export interface SessionNodeOptions {
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   /** Client-certificate identities (CN or SAN) allowed to call the AdminService over mTLS. */
   adminIdentities?: readonly string[];
+  /**
+   * --insecure-allow-anonymous: every caller is allowed everything (local experiments only). Default
+   * false: every SessionService and AdminService call must authenticate (SPEC rule 21).
+   */
+  allowAnonymous?: boolean;
+  /** The caller policy file (JSON, reloaded live); unset: only the legacy admin caller exists. */
+  policyFile?: string;
+  /** Poll interval of the policy file under its directory watch. Default 10 s. */
+  policyPollMs?: number;
+  /** How often bearer token files are re-checked. Default 1000 ms. */
+  tokenRecheckMs?: number;
+  /**
+   * host:port of a second, plaintext listener serving only grpc.health.v1 (kubelet gRPC probes
+   * cannot speak TLS). Default none: health is served on the main port only.
+   */
+  healthListen?: string;
 }
 
 /** Health name for liveness: the process is up. */
@@ -123,7 +132,12 @@ export class SessionNode {
   /** Telemetry events of this node (see NodeEventMap); subscribe before start(). */
   readonly events = new NodeEvents();
   readonly streams: StreamRegistry;
+  /** Who may call what (SPEC rule 21). */
+  readonly auth: CallerAuth;
+  /** The live caller policy, when a policy file is configured. */
+  readonly policy: PolicyFileSource | undefined;
   private readonly server: GrpcServer;
+  private readonly healthServer: GrpcServer | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private healthTimer: NodeJS.Timeout | undefined;
@@ -206,19 +220,37 @@ export class SessionNode {
       config: () => ({ version: config.current().version, error: config.lastError?.() ?? '' }),
     });
     this.streams = new StreamRegistry(options.maxStreams ?? 10_000);
-    this.server = new GrpcServer({ listen: options.listen, ...(options.tls ? { credentials: serverCredentials(options.tls) } : {}) });
+    const anonymous = options.allowAnonymous ?? false;
+    this.policy = options.policyFile
+      ? new PolicyFileSource({ path: options.policyFile, log: this.log, ...(options.policyPollMs ? { pollMs: options.policyPollMs } : {}) })
+      : undefined;
+    this.policy?.onReject((problems) => this.events.emit('auth-policy-rejected', problems));
+    this.auth = new CallerAuth({
+      mode: anonymous ? 'anonymous' : 'required',
+      ...(this.policy ? { policy: this.policy } : {}),
+      ...(options.adminTokenFile ? { adminTokenFile: options.adminTokenFile } : {}),
+      adminIdentities: options.adminIdentities ?? [],
+      ...(options.tokenRecheckMs !== undefined ? { tokenRecheckMs: options.tokenRecheckMs } : {}),
+      onTokenProblem: (file, problem) => this.log.warn({ file }, problem),
+    });
+    const access = new CallAccess(this.auth, (fields, msg) => this.log.info({ audit: true, ...fields }, msg));
+    this.server = new GrpcServer({ listen: options.listen, ...(options.tls ? { credentials: serverCredentials(options.tls, !anonymous) } : {}) });
     const gate = () => {
       if (this.stateValue !== 'serving' && this.stateValue !== 'draining') throw new NotServingError(this.stateValue);
     };
     const onCall: CallObserver = (m, code, ms, reason) => this.events.emit('call', m, code, ms, reason);
     this.etcd.observe((op, k, ms, err) => this.events.emit('etcd', op, k, ms, err));
-    this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, gate, onCall, this.streams, this.cache));
+    this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, gate, onCall, this.streams, this.cache, access));
     this.server.addService(
       withSafeDecoding(AdminServiceService),
-      adminHandlers(this.admin, new EventReader(this.etcd, this.keys), new AdminAuth({ tokenFile: options.adminTokenFile, identities: options.adminIdentities ?? [] }), gate, onCall, this.streams),
+      adminHandlers(this.admin, new EventReader(this.etcd, this.keys), access, gate, onCall, this.streams, async (ref) => (await this.service.lookup(ref))?.rec.site),
     );
     this.server.addService(HealthServiceDefinition, this.health.implementation);
     addReflection(this.server);
+    if (options.healthListen) {
+      this.healthServer = new GrpcServer({ listen: options.healthListen });
+      this.healthServer.addService(HealthServiceDefinition, this.health.implementation);
+    }
     this.feed.on('lost', (err: Error) => {
       this.log.warn({ err: err.message }, 'watch lost; resuming from last applied revision');
       this.events.emit('watch-lost', err);
@@ -252,6 +284,11 @@ export class SessionNode {
     return this.server.port;
   }
 
+  /** The bound port of the plaintext health listener, if any (after start). */
+  get healthPort(): number | undefined {
+    return this.healthServer?.port;
+  }
+
   private transition(from: NodeState[], to: NodeState): void {
     if (!from.includes(this.stateValue)) throw new Error(`node: cannot go from ${this.stateValue} to ${to}`);
     this.stateValue = to;
@@ -271,6 +308,16 @@ export class SessionNode {
   async start(): Promise<void> {
     this.transition(['new'], 'starting');
     const port = await this.server.start();
+    const healthPort = await this.healthServer?.start();
+    if (healthPort !== undefined) this.log.info({ port: healthPort }, 'plaintext health listener (grpc.health.v1 only)');
+    this.policy?.start();
+    if (this.auth.mode === 'anonymous') {
+      this.log.warn({ insecureAllowAnonymous: true }, 'INSECURE: --insecure-allow-anonymous is set: every caller may create, validate and end any session at any site and use the admin API; never run like this outside a local experiment');
+    } else if (!this.policy && !this.options.adminTokenFile && !(this.options.adminIdentities?.length ?? 0)) {
+      this.log.warn({}, 'no callers configured (no --auth-policy-file, no admin token or identities): every call will be refused UNAUTHENTICATED');
+    } else {
+      this.log.info({ policy: this.policy?.current().version ?? '' }, 'callers must authenticate (client certificate or bearer token)');
+    }
     this.refreshHealth();
     this.log.info({ port }, 'listening; syncing sessions from etcd');
     await this.feed.start();
@@ -302,11 +349,13 @@ export class SessionNode {
     this.health.closeWatchers();
     this.streams.closeAll();
     const how = await this.server.shutdown(this.options.shutdownGraceMs ?? 20_000);
+    await this.healthServer?.shutdown(0);
     await this.scavenger.stop();
     const failed = await this.touches.flush();
     if (failed > 0) this.log.warn({ failed }, 'some pending touches could not be written');
     this.presence.stop();
     this.unsubscribeConfig();
+    this.policy?.stop();
     this.feed.stop();
     await this.registry.stop();
     this.etcd.close();
@@ -322,10 +371,12 @@ export class SessionNode {
     this.stateValue = 'stopped';
     clearInterval(this.healthTimer);
     this.presence.stop();
+    this.policy?.stop();
     this.scavenger.abandon();
     this.registry.abandon();
     this.streams.closeAll();
     await this.server.shutdown(0);
+    await this.healthServer?.shutdown(0);
     this.feed.stop();
     this.etcd.close();
   }

@@ -37,6 +37,8 @@ export interface NodeEventMap {
   'node-lease-lost': [];
   'config-applied': [version: string];
   'config-rejected': [problems: readonly string[]];
+  /** A caller policy update was rejected as invalid (the last good policy stays in force). */
+  'auth-policy-rejected': [problems: readonly string[]];
   /** The watch broke while live (it resumes by itself). */
   'watch-lost': [error: Error];
 }

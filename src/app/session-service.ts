@@ -179,6 +179,15 @@ export class SessionService {
     return s ?? null;
   }
 
+  /**
+   * The site of the live session a request names, or undefined if none: the transport checks it
+   * against the caller's allowed sites before the call reads or writes anything (SPEC rule 21).
+   */
+  async siteOf(req: RequestIdentity | string): Promise<string | undefined> {
+    const identity = typeof req === 'string' ? { sessionId: req } : req;
+    return (await this.lookup(hashSessionId(this.idOf(identity))))?.rec.site;
+  }
+
   /** The connection state of a connection-bound session as this node knows it (undefined for other types). */
   connectionOf(s: StoredSession): Connection | undefined {
     if (s.rec.policy.idleMs !== IDLE_CONNECTION_BOUND) return undefined;

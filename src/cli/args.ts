@@ -34,6 +34,14 @@ export interface StartArgs {
   idKeyFile?: string;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   adminIdentities: string[];
+  /** --insecure-allow-anonymous: no caller authentication at all (local experiments only). */
+  allowAnonymous: boolean;
+  /** The caller policy file (JSON, reloaded live). */
+  authPolicyFile?: string;
+  /** Poll interval of the caller policy file. */
+  authPolicyPollMs: number;
+  /** Plaintext health-only listener (for kubelet probes when gRPC is TLS). */
+  healthListen?: string;
 }
 
 /** Each flag, its environment variable and its default (documented in the README). */
@@ -62,7 +70,13 @@ export const FLAGS = {
   'tls-key-file': { env: 'SM_TLS_KEY_FILE', default: '' },
   'tls-client-ca-file': { env: 'SM_TLS_CLIENT_CA_FILE', default: '' },
   'admin-identities': { env: 'SM_ADMIN_IDENTITIES', default: '' },
+  'auth-policy-file': { env: 'SM_AUTH_POLICY_FILE', default: '' },
+  'auth-policy-poll': { env: 'SM_AUTH_POLICY_POLL', default: '10' },
+  'health-listen': { env: 'SM_HEALTH_LISTEN', default: '' },
 } as const;
+
+/** The boolean flag that turns caller authentication off, and its environment variable (exactly `true`). */
+export const INSECURE_ALLOW_ANONYMOUS = { flag: 'insecure-allow-anonymous', env: 'SM_INSECURE_ALLOW_ANONYMOUS' } as const;
 
 /** The package version from package.json (dist/src/cli/args.js → the repository or image root). */
 export function packageVersion(): string {
@@ -89,6 +103,7 @@ export function startUsage(): string {
     ...rows.map(([a, b, c]) => `  ${a!.padEnd(w0)}  ${b!.padEnd(w1)}  ${c}`),
     `  ${''.padEnd(w0)}  ${'SM_ETCD_PASSWORD'.padEnd(w1)}  (etcd password, with --etcd-username)`,
     `  ${''.padEnd(w0)}  ${'SM_LOG_LEVEL'.padEnd(w1)}  info`,
+    `  ${'--insecure-allow-anonymous'.padEnd(w0)}  ${'SM_INSECURE_ALLOW_ANONYMOUS'.padEnd(w1)}  off (=true: every caller may do everything; local experiments only)`,
     `  ${'-h, --help'.padEnd(w0)}  ${''.padEnd(w1)}  print this and exit`,
     `  ${'-v, --version'.padEnd(w0)}  ${''.padEnd(w1)}  print the version and exit`,
     '',
@@ -113,12 +128,21 @@ export function helpOrVersion(argv: string[]): string | undefined {
 
 /** Parses argv and env into StartArgs; throws with a message naming the bad flag. */
 export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArgs {
-  const { values } = parseArgs({
+  const { values: parsed } = parseArgs({
     args: argv,
-    options: Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
+    options: {
+      ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
+      [INSECURE_ALLOW_ANONYMOUS.flag]: { type: 'boolean' as const },
+    },
     strict: true,
     allowPositionals: false,
   });
+  const values = parsed as Record<string, string | boolean | undefined>;
+  const anonEnv = env[INSECURE_ALLOW_ANONYMOUS.env];
+  if (anonEnv !== undefined && anonEnv !== '' && anonEnv !== 'true' && anonEnv !== 'false') {
+    throw new Error(`${INSECURE_ALLOW_ANONYMOUS.env} must be 'true' or 'false'`);
+  }
+  const allowAnonymous = values[INSECURE_ALLOW_ANONYMOUS.flag] === true || anonEnv === 'true';
   const get = (k: keyof typeof FLAGS): string => (values[k] as string | undefined) ?? env[FLAGS[k].env] ?? FLAGS[k].default;
   const seconds = (k: keyof typeof FLAGS): number => {
     const v = Number(get(k));
@@ -169,5 +193,13 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     idKeyFile: opt('id-key-file'),
     ...tlsOf(),
     adminIdentities: get('admin-identities').split(',').map((s) => s.trim()).filter(Boolean),
+    allowAnonymous,
+    healthListen: opt('health-listen'),
+    authPolicyFile: opt('auth-policy-file'),
+    authPolicyPollMs: (() => {
+      const ms = seconds('auth-policy-poll');
+      if (ms <= 0) throw new Error('--auth-policy-poll (SM_AUTH_POLICY_POLL) must be a number of seconds > 0');
+      return ms;
+    })(),
   };
 }

@@ -67,6 +67,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     ...(args.idKeyFile ? { idKeyFile: args.idKeyFile } : {}),
     ...(args.tls ? { tls: args.tls } : {}),
     adminIdentities: args.adminIdentities,
+    allowAnonymous: args.allowAnonymous,
+    ...(args.authPolicyFile ? { policyFile: args.authPolicyFile } : {}),
+    policyPollMs: args.authPolicyPollMs,
+    ...(args.healthListen ? { healthListen: args.healthListen } : {}),
   });
   attachTelemetry(node, { logger: log, config: configSource });
   // The source validates every update before it applies; both outcomes go to node.events (metrics, spans).

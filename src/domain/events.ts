@@ -16,4 +16,6 @@ export interface SessionEvent {
   /** For REPLACED and REAUTHENTICATED: the session that took its place. */
   readonly successorRef?: string;
   readonly time: number;
+  /** Policy name of the calling service that caused it; '' (or absent) for the service's own work. */
+  readonly caller?: string;
 }

@@ -28,6 +28,7 @@ export const METRIC = {
   configInfo: 'session_manager_config_info',
   configReloads: 'session_manager_config_reloads',
   configReloadFailures: 'session_manager_config_reload_failures',
+  authPolicyReloadFailures: 'session_manager_auth_policy_reload_failures',
   nodeLeaseLosses: 'session_manager_node_lease_losses',
   watchLosses: 'session_manager_watch_losses',
   watchRelists: 'session_manager_watch_relists',
@@ -123,6 +124,10 @@ function createInstruments(meter: Meter) {
       unit: '{reload}',
       description: 'Configuration changes rejected as invalid (the last good configuration stays in force).',
     }),
+    authPolicyReloadFailures: meter.createCounter(METRIC.authPolicyReloadFailures, {
+      unit: '{reload}',
+      description: 'Caller policy changes rejected as invalid (the last good policy stays in force).',
+    }),
     nodeLeaseLosses: meter.createCounter(METRIC.nodeLeaseLosses, { unit: '{event}', description: 'Node leases lost (and re-acquired).' }),
     watchLosses: meter.createCounter(METRIC.watchLosses, { unit: '{event}', description: 'Session watch streams that broke while live.' }),
     watchRelists: meter.createObservableCounter(METRIC.watchRelists, {
@@ -197,6 +202,7 @@ export class NodeMetrics {
         m.configReloads.add(1);
       },
       'config-rejected': () => m.configReloadFailures.add(1),
+      'auth-policy-rejected': () => m.authPolicyReloadFailures.add(1),
       'watch-lost': () => m.watchLosses.add(1),
     };
     for (const [event, fn] of Object.entries(listeners)) target.events.on(event as keyof NodeEventMap, fn as never);

@@ -3,9 +3,10 @@
 //   node test/chart/k8s-render.mjs --write   regenerate k8s/*.yaml (test/chart/render-k8s.sh)
 //   node test/chart/k8s-render.mjs --check   exit 1 with a diff hint when k8s/ is stale
 //
-// Release "session-manager", namespace "session-manager", no test hooks. The admin Secret is
-// left out on purpose: the chart generates a random token, which must not land in git (and would
-// make every render differ); k8s/README.md tells how to create it.
+// Release "session-manager", namespace "session-manager", no test hooks. The admin Secret, the
+// bundled etcd's TLS Secrets and its root password Secret are left out on purpose: the chart
+// generates random keys, which must not land in git (and would make every render differ);
+// k8s/README.md tells how to create them.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -15,7 +16,9 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../.."
 export const chartDir = join(repoRoot, "helm/session-manager");
 export const RELEASE = "session-manager";
 export const NAMESPACE = "session-manager";
-const EXCLUDED_SOURCES = ["session-manager/templates/admin-secret.yaml"];
+const EXCLUDED_SOURCES = ["session-manager/templates/admin-secret.yaml", "session-manager/templates/etcd/tls.yaml"];
+/** Generated secrets (random keys and passwords) never land in git: k8s/README.md tells how to make them. */
+const isGeneratedSecret = (doc) => doc.source === "session-manager/templates/etcd/auth.yaml" && /^kind: Secret$/m.test(doc.body);
 
 /** Path of the helm binary: $HELM, else the one test/chart/install-helm.sh unpacks. */
 export function helmBin() {
@@ -54,7 +57,7 @@ export function renderK8s() {
   );
   const files = { "k8s/etcd.yaml": [], "k8s/session-manager.yaml": [] };
   for (const doc of splitDocuments(out)) {
-    if (EXCLUDED_SOURCES.includes(doc.source)) continue;
+    if (EXCLUDED_SOURCES.includes(doc.source) || isGeneratedSecret(doc)) continue;
     const isEtcd = /^\s+app\.kubernetes\.io\/component: etcd$/m.test(doc.body);
     files[isEtcd ? "k8s/etcd.yaml" : "k8s/session-manager.yaml"].push(doc.body);
   }

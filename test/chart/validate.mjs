@@ -153,6 +153,15 @@ async function modelClass(apiVersion, kind) {
   return modelCache.get(key);
 }
 
+/** cert-manager Certificates have no model in kubernetes-models: check their structure by hand. */
+function checkCertificateShape(c) {
+  assert(c.apiVersion === "cert-manager.io/v1", `apiVersion ${c.apiVersion}`);
+  assert(typeof c.spec?.secretName === "string" && c.spec.secretName === c.metadata.name, `secretName ${c.spec?.secretName}`);
+  assert(c.spec.issuerRef?.name && ["Issuer", "ClusterIssuer"].includes(c.spec.issuerRef.kind), `issuerRef ${JSON.stringify(c.spec.issuerRef)}`);
+  assert(Array.isArray(c.spec.usages) && c.spec.usages.length > 0, "usages");
+  assert(c.spec.commonName || c.spec.dnsNames?.length, "no commonName or dnsNames");
+}
+
 /** ServiceMonitor has no model in kubernetes-models: check its structure by hand. */
 function checkServiceMonitorShape(sm) {
   assert(sm.apiVersion === "monitoring.coreos.com/v1", `apiVersion ${sm.apiVersion}`);
@@ -217,6 +226,10 @@ async function checkCase(c) {
       checks.run(`${tag} PrometheusRule ${id}: the rules file, accepted by promtool`, () => checkPrometheusRule(o, values));
       continue;
     }
+    if (o.kind === "Certificate") {
+      checks.run(`${tag} cert-manager Certificate structure ${id}`, () => checkCertificateShape(o));
+      continue;
+    }
     const cls = await modelClass(o.apiVersion, o.kind);
     checks.run(`${tag} kubernetes-models validates ${o.apiVersion} ${id}`, () => {
       assert(cls, `no kubernetes-models class for ${o.apiVersion} ${o.kind}`);
@@ -252,7 +265,7 @@ async function checkCase(c) {
         assert(labels["app.kubernetes.io/part-of"] === "session-manager", `${id} part-of`);
         assert(labels["app.kubernetes.io/version"] === String(chart.appVersion), `${id} version ${labels["app.kubernetes.io/version"]}`);
         assert(labels["helm.sh/chart"] === expectedChart, `${id} helm.sh/chart ${labels["helm.sh/chart"]}`);
-        assert(["server", "etcd", "test"].includes(labels["app.kubernetes.io/component"]), `${id} component ${labels["app.kubernetes.io/component"]}`);
+        assert(["server", "etcd", "etcd-auth", "test"].includes(labels["app.kubernetes.io/component"]), `${id} component ${labels["app.kubernetes.io/component"]}`);
       }
     }
   });
@@ -295,7 +308,9 @@ async function checkCase(c) {
     for (const [probe, cfg] of [["startupProbe", values.probes.startup], ["livenessProbe", values.probes.liveness], ["readinessProbe", values.probes.readiness]]) {
       const p = server[probe];
       assert(p?.grpc, `${probe} is not a native grpc probe: ${JSON.stringify(p)}`);
-      assert(p.grpc.port === grpcPort.containerPort, `${probe}.grpc.port ${p.grpc.port} != ${grpcPort.containerPort}`);
+      // With gRPC TLS the kubelet probes the plaintext health-only port (gRPC probes cannot speak TLS).
+      const probePort = values.tls.enabled ? server.ports.find((x) => x.name === "health")?.containerPort : grpcPort.containerPort;
+      assert(p.grpc.port === probePort, `${probe}.grpc.port ${p.grpc.port} != ${probePort}`);
       assert(p.grpc.service === cfg.service, `${probe}.grpc.service ${JSON.stringify(p.grpc.service)}, want ${JSON.stringify(cfg.service)}`);
       assert(!p.exec && !p.httpGet && !p.tcpSocket, `${probe} has a second handler`);
     }
@@ -430,7 +445,7 @@ async function checkCase(c) {
 
   checks.run(`${tag} ConfigMap holds cluster-config.properties`, () => {
     if (values.config.existingConfigMap) {
-      const cms = byKind(objs, "ConfigMap").filter((o) => !isDashboardCm(o));
+      const cms = byKind(objs, "ConfigMap").filter((o) => !isDashboardCm(o) && o.metadata.name !== `${FULLNAME}-etcd-auth`);
       assert(!cms.length, `ConfigMap rendered although config.existingConfigMap is set: ${cms.map((o) => o.metadata.name)}`);
       return;
     }
@@ -467,7 +482,7 @@ async function checkCase(c) {
   });
 
   checks.run(`${tag} admin Secret created unless admin.existingSecret`, () => {
-    const secrets = byKind(objs, "Secret");
+    const secrets = byKind(objs, "Secret").filter((s) => s.metadata.name === `${FULLNAME}-admin`);
     if (values.admin.existingSecret) {
       assert(secrets.length === 0, `Secret rendered: ${secrets.map((s) => s.metadata.name)}`);
       return;
@@ -475,6 +490,87 @@ async function checkCase(c) {
     const s = one(objs, "Secret", `${FULLNAME}-admin`);
     const token = Buffer.from(s.data?.[values.admin.secretKey] ?? "", "base64").toString();
     assert(token.length >= 32, `admin token has ${token.length} characters`);
+  });
+
+  checks.run(`${tag} helm test authenticates: an admin-token call succeeds, an anonymous one is refused`, () => {
+    const pod = one(objs, "Pod", `${FULLNAME}-test-auth`);
+    assert(pod.spec.restartPolicy === "Never" && !selectorMatches(selector, pod.metadata.labels), "test-auth pod");
+    const ctr = pod.spec.containers[0];
+    const script = ctr.args.join("\n");
+    assert(script.includes("SM_TOKEN_FILE=/etc/session-manager/admin/token") && script.includes(" status"), "no authenticated call");
+    if (!values.auth.insecureAllowAnonymous) assert(script.includes("CALLER_CREDENTIAL_REQUIRED"), "does not check that an anonymous call is refused");
+    const vol = pod.spec.volumes.find((v) => v.name === "admin-token");
+    assert(vol?.secret?.secretName === (values.admin.existingSecret || `${FULLNAME}-admin`), "admin token volume");
+    checkHardenedSecurity(pod.spec, ctr, "test-auth");
+  });
+
+  checks.run(`${tag} callers: policy Secret mounted as a directory, SM_AUTH_POLICY_FILE, anonymous only when asked`, () => {
+    const env = envOf(server);
+    assert(env.SM_AUTH_POLICY_FILE?.value === "/etc/session-manager/auth/callers.json", `SM_AUTH_POLICY_FILE ${env.SM_AUTH_POLICY_FILE?.value}`);
+    const mount = server.volumeMounts.find((m) => m.mountPath === "/etc/session-manager/auth");
+    const vol = podSpec.volumes.find((v) => v.name === mount?.name);
+    const secretName = values.auth.existingPolicySecret || `${FULLNAME}-callers`;
+    assert(mount && !mount.subPath && vol?.secret?.secretName === secretName, `policy volume ${JSON.stringify(vol)}`);
+    assert((env.SM_INSECURE_ALLOW_ANONYMOUS?.value === "true") === values.auth.insecureAllowAnonymous, "SM_INSECURE_ALLOW_ANONYMOUS");
+    if (!values.auth.existingPolicySecret) {
+      const sec = one(objs, "Secret", secretName);
+      const policy = JSON.parse(sec.stringData["callers.json"]);
+      assertEqual(Object.keys(policy.callers).sort(), Object.keys(values.auth.callers).sort(), "callers");
+      for (const [name, c] of Object.entries(values.auth.callers)) {
+        const rule = policy.callers[name];
+        assertEqual(rule.allow, c.allow, `${name} allow`);
+        if (c.tokenSecret) {
+          assertEqual(rule.tokenFiles, [`/etc/session-manager/tokens/${name}/token`], `${name} tokenFiles`);
+          const tv = podSpec.volumes.find((v) => v.secret?.secretName === c.tokenSecret);
+          assert(tv?.secret?.optional === true, `${name} token Secret volume must be optional (fail closed)`);
+          assert(server.volumeMounts.some((m) => m.name === tv.name && m.mountPath === `/etc/session-manager/tokens/${name}`), `${name} token mount`);
+        }
+      }
+    }
+  });
+
+  checks.run(`${tag} gRPC TLS ${values.tls.enabled ? "on: server certificate mounted, probes on the plaintext health port" : "off"}`, () => {
+    const env = envOf(server);
+    const probePorts = ["startupProbe", "livenessProbe", "readinessProbe"].map((p) => server[p].grpc.port);
+    if (!values.tls.enabled) {
+      assert(env.SM_TLS_CERT_FILE === undefined && env.SM_HEALTH_LISTEN === undefined, "TLS env set");
+      assertEqual(probePorts, Array(3).fill(values.server.grpcPort), "probe ports");
+      return;
+    }
+    assert(env.SM_TLS_CERT_FILE?.value === "/etc/session-manager/grpc-tls/tls.crt", "SM_TLS_CERT_FILE");
+    assert(env.SM_HEALTH_LISTEN?.value === `0.0.0.0:${values.tls.healthPort}`, "SM_HEALTH_LISTEN");
+    assertEqual(probePorts, Array(3).fill(values.tls.healthPort), "probe ports");
+    assert((env.SM_TLS_CLIENT_CA_FILE?.value === "/etc/session-manager/grpc-tls/ca.crt") === values.tls.clientCertificates, "SM_TLS_CLIENT_CA_FILE");
+    const vol = podSpec.volumes.find((v) => v.name === "grpc-tls");
+    assert(vol?.secret?.secretName === (values.tls.existingSecret || `${FULLNAME}-grpc-tls`), "grpc-tls volume");
+    if (values.tls.certManager.enabled) one(objs, "Certificate", `${FULLNAME}-grpc-tls`);
+    if (values.networkPolicy.enabled) {
+      const np = one(objs, "NetworkPolicy", FULLNAME);
+      assert(np.spec.ingress.some((r) => r.ports?.some((p) => p.port === "health")), "the NetworkPolicy does not let the probes reach the health port");
+    }
+  });
+
+  if (c.name === "default") {
+    checks.run(`${tag} secure by default: NetworkPolicy on, no external gRPC, etcd TLS + auth, callers required`, () => {
+      assert(values.networkPolicy.enabled && !values.networkPolicy.allowExternal, "networkPolicy");
+      one(objs, "NetworkPolicy", FULLNAME);
+      one(objs, "NetworkPolicy", `${FULLNAME}-etcd`);
+      assert(values.etcd.enabled && values.etcd.tls.enabled && values.etcd.auth.enabled, "bundled etcd without TLS/auth");
+      assert(!values.auth.insecureAllowAnonymous, "anonymous callers allowed");
+      one(objs, "Job", `${FULLNAME}-etcd-auth`);
+    });
+  }
+
+  checks.run(`${tag} no plaintext etcd client URL anywhere`, () => {
+    if (!values.etcd.enabled && !values.externalEtcd.tls.enabled) return; // an external plaintext etcd is the operator's choice
+    const bad = [];
+    const walk = (v, path) => {
+      if (typeof v === "string") {
+        if (/http:\/\/[^,\s]*:2379/.test(v)) bad.push(`${path}: ${v}`);
+      } else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
+    };
+    for (const o of objs) walk(o, `${o.kind}/${o.metadata.name}`);
+    if (values.etcd.enabled && values.etcd.tls.enabled) assertEqual(bad, [], "plaintext etcd client URLs");
   });
 
   if (values.etcd.enabled) checkBundledEtcd(tag, objs, values, server);
@@ -492,7 +588,7 @@ async function checkCase(c) {
     assert(grpcRule, "no ingress rule for port grpc");
     if (!values.networkPolicy.allowExternal) {
       assert(grpcRule.from?.length, "grpc open to all although allowExternal=false");
-      const testPod = objs.find(isTestHook);
+      const testPod = objs.find((o) => isTestHook(o) && o.metadata.name === `${FULLNAME}-test-auth`);
       assert(grpcRule.from.some((p) => p.podSelector && !p.namespaceSelector && selectorMatches(p.podSelector, testPod.metadata.labels)), "helm test pod is not allowed in");
       assert(!grpcRule.from.some((p) => p.podSelector && selectorMatches(p.podSelector, { ...etcdPods[0] })), "etcd pods may call gRPC");
     }
@@ -554,8 +650,8 @@ async function checkCase(c) {
 
   checks.run(`${tag} helm test pod calls grpc.health.v1.Health through both Services`, () => {
     const pods = objs.filter(isTestHook);
-    assert(pods.length === 1, `${pods.length} test hooks`);
-    const pod = pods[0];
+    assertEqual(pods.map((p) => p.metadata.name).sort(), [`${FULLNAME}-test-auth`, `${FULLNAME}-test-health`], "test hooks");
+    const pod = pods.find((p) => p.metadata.name === `${FULLNAME}-test-health`);
     assert(pod.kind === "Pod" && pod.spec.restartPolicy === "Never", "test hook is not a run-once Pod");
     assert(!selectorMatches(selector, pod.metadata.labels), "Deployment selector matches the test pod (the ReplicaSet would adopt it)");
     const img = `${values.test.image.repository}:${values.test.image.tag}`;
@@ -636,19 +732,48 @@ function checkBundledEtcd(tag, objs, values, server) {
     assert(ctr.resources?.requests?.cpu && ctr.resources?.requests?.memory && ctr.resources?.limits?.memory, "etcd resources");
   });
 
+  const scheme = e.tls.enabled ? "https" : "http";
   checks.run(`${tag} etcd initial-cluster and advertise URLs computed from replicaCount`, () => {
     const ctr = one(objs, "StatefulSet", sts).spec.template.spec.containers[0];
-    const want = members.map((m) => `${m}=http://${m}.${domain}:2380`).join(",");
+    const want = members.map((m) => `${m}=${scheme}://${m}.${domain}:2380`).join(",");
     assert(envValue(ctr, "ETCD_INITIAL_CLUSTER") === want, `ETCD_INITIAL_CLUSTER\n  got  ${envValue(ctr, "ETCD_INITIAL_CLUSTER")}\n  want ${want}`);
     assert(envValue(ctr, "ETCD_NAME") === "$(POD_NAME)", "ETCD_NAME");
-    assert(envValue(ctr, "ETCD_INITIAL_ADVERTISE_PEER_URLS") === `http://$(POD_NAME).${domain}:2380`, "ETCD_INITIAL_ADVERTISE_PEER_URLS");
-    assert(envValue(ctr, "ETCD_ADVERTISE_CLIENT_URLS") === `http://$(POD_NAME).${domain}:2379`, "ETCD_ADVERTISE_CLIENT_URLS");
+    assert(envValue(ctr, "ETCD_INITIAL_ADVERTISE_PEER_URLS") === `${scheme}://$(POD_NAME).${domain}:2380`, "ETCD_INITIAL_ADVERTISE_PEER_URLS");
+    assert(envValue(ctr, "ETCD_ADVERTISE_CLIENT_URLS") === `${scheme}://$(POD_NAME).${domain}:2379`, "ETCD_ADVERTISE_CLIENT_URLS");
+    assert(envValue(ctr, "ETCD_LISTEN_CLIENT_URLS") === `${scheme}://0.0.0.0:2379`, "ETCD_LISTEN_CLIENT_URLS");
     assert(envValue(ctr, "ETCD_INITIAL_CLUSTER_STATE") === "new", "ETCD_INITIAL_CLUSTER_STATE");
   });
 
   checks.run(`${tag} SM_ETCD_ENDPOINTS lists every bundled member`, () => {
-    const want = members.map((m) => `http://${m}.${domain}:2379`).join(",");
+    const want = members.map((m) => `${scheme}://${m}.${domain}:2379`).join(",");
     assert(envValue(server, "SM_ETCD_ENDPOINTS") === want, `SM_ETCD_ENDPOINTS ${envValue(server, "SM_ETCD_ENDPOINTS")}`);
+  });
+
+  checks.run(`${tag} bundled etcd ${e.tls.enabled ? "client + peer TLS with client certificates required" : "plaintext"}${e.auth.enabled ? ", auth Job limits session-manager to its prefix" : ""}`, () => {
+    const ss = one(objs, "StatefulSet", sts);
+    const ctr = ss.spec.template.spec.containers[0];
+    if (!e.tls.enabled) return;
+    for (const [k, v] of [["ETCD_CLIENT_CERT_AUTH", "true"], ["ETCD_PEER_CLIENT_CERT_AUTH", "true"], ["ETCD_TRUSTED_CA_FILE", "/etc/etcd/tls/ca.crt"], ["ETCD_PEER_TRUSTED_CA_FILE", "/etc/etcd/tls/ca.crt"], ["ETCD_CERT_FILE", "/etc/etcd/tls/tls.crt"]]) {
+      assert(envValue(ctr, k) === v, `${k} ${envValue(ctr, k)}`);
+    }
+    const vol = ss.spec.template.spec.volumes.find((v) => v.name === "tls");
+    assert(vol?.secret?.secretName === `${FULLNAME}-etcd-member-tls`, `member TLS volume ${JSON.stringify(vol)}`);
+    const kind = e.tls.source === "certManager" ? "Certificate" : "Secret";
+    for (const n of ["member", "client", "root"]) one(objs, kind, `${FULLNAME}-etcd-${n}-tls`);
+    const sm = envOf(server);
+    assert(sm.SM_ETCD_CA_FILE?.value === "/etc/session-manager/etcd-tls/ca.crt" && sm.SM_ETCD_CERT_FILE?.value && sm.SM_ETCD_KEY_FILE?.value, "session-manager etcd TLS env");
+    if (!e.auth.enabled) return;
+    const job = one(objs, "Job", `${FULLNAME}-etcd-auth`);
+    assert(String(job.metadata.annotations?.["helm.sh/hook"]).includes("post-install"), "auth Job is not a post-install hook");
+    const jc = job.spec.template.spec.containers[0];
+    assert(envValue(jc, "SM_PREFIX") === values.server.etcdPrefix && envValue(jc, "SM_USER") === e.auth.user, "auth Job prefix/user");
+    assert(envOf(jc).ROOT_PASSWORD?.valueFrom?.secretKeyRef?.name === (e.auth.existingRootPasswordSecret || `${FULLNAME}-etcd-root`), "root password Secret");
+    checkHardenedSecurity(job.spec.template.spec, jc, "etcd-auth");
+    const script = one(objs, "ConfigMap", `${FULLNAME}-etcd-auth`).data["etcd-auth-bootstrap.sh"];
+    assertEqual(script.trimEnd(), readFileSync(join(chartDir, "files/etcd-auth-bootstrap.sh"), "utf8").trimEnd(), "bootstrap script");
+    const enp = one(objs, "NetworkPolicy", `${FULLNAME}-etcd`);
+    const clientRule = enp.spec.ingress.find((r) => r.ports?.some((p) => p.port === "client"));
+    assert(clientRule.from.some((p) => selectorMatches(p.podSelector, job.spec.template.metadata.labels)), "the auth Job cannot reach etcd");
   });
 
   checks.run(`${tag} etcd peer (headless) and client Services, PDB`, () => {

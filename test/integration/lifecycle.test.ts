@@ -60,6 +60,7 @@ describe('node lifecycle', function () {
       prefix: '/sm-test/',
       config: configOf(),
       logger: pino({ level: 'silent' }),
+      allowAnonymous: true,
     });
     const started = node.start();
     try {
@@ -110,7 +111,7 @@ describe('node lifecycle', function () {
 
   it('SIGTERM: the process drains and exits 0, and its sessions live on', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-test/', '--node-id', 'sig'], {
+    const child = spawn(process.execPath, [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-test/', '--node-id', 'sig', '--insecure-allow-anonymous'], {
       env: { ...process.env, SM_LOG_LEVEL: 'info' },
     });
     let out = '';

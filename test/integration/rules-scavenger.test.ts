@@ -36,7 +36,7 @@ describe('rule 14: one elected, fenced scavenger', function () {
     const proc = spawn(
       process.execPath,
       [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', PREFIX, '--node-id', id,
-        '--config', configFile, '--election-ttl', '2', '--node-lease-ttl', '2'],
+        '--config', configFile, '--election-ttl', '2', '--node-lease-ttl', '2', '--insecure-allow-anonymous'],
       { env: { ...process.env, OTEL_SDK_DISABLED: 'true', OTEL_METRICS_EXPORTER: 'none', SM_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] },
     );
     children.push({ id, proc, port });

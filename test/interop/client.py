@@ -48,9 +48,11 @@ def message_class(pool, name):
 class Api:
     """Generic unary calls of SessionService, typed only by the descriptor pool."""
 
-    def __init__(self, channel, pool):
+    def __init__(self, channel, pool, token=None):
         self.pool = pool
         self.channel = channel
+        # The caller's bearer token, sent on every call (SPEC rule 21).
+        self.metadata = (("authorization", "Bearer " + token),) if token else ()
         self.msg = lambda n: message_class(pool, n)
         self.enum = lambda e, v: pool.FindEnumTypeByName(e).values_by_name[v].number
         self.Status = self.msg("google.rpc.Status")
@@ -73,7 +75,7 @@ class Api:
             else:
                 setattr(req, k, v)
         try:
-            res, call = stub.with_call(req, timeout=10)
+            res, call = stub.with_call(req, timeout=10, metadata=self.metadata)
             return grpc.StatusCode.OK, res, None
         except grpc.RpcError as e:
             return e.code(), None, self.error_info(e)
@@ -95,9 +97,13 @@ def main():
     ap.add_argument("--descriptors", required=True)
     ap.add_argument("--ids-out")
     ap.add_argument("--results")
+    ap.add_argument("--token-file")
     a = ap.parse_args()
 
-    api = Api(grpc.insecure_channel(a.target), load_pool(a.descriptors))
+    token = open(a.token_file).read().strip() if a.token_file else None
+    pool = load_pool(a.descriptors)
+    api = Api(grpc.insecure_channel(a.target), pool, token)
+    anonymous = Api(grpc.insecure_channel(a.target), pool)
     results = []
     issued = []
 
@@ -115,6 +121,12 @@ def main():
     mobile = api.enum("sessionmanager.v1.ClientType", "CLIENT_TYPE_MOBILE")
     VALID = api.enum("sessionmanager.v1.Verdict", "VERDICT_VALID")
     NOT_FOUND = api.enum("sessionmanager.v1.Verdict", "VERDICT_NOT_FOUND")
+
+    # a caller without a credential is refused (SPEC rule 21)
+    if a.token_file:
+        code, _, info = anonymous.call("CreateSession", site="default", user="py-anon", client_type=mobile, device_id="d")
+        check("CreateSession without a credential → UNAUTHENTICATED CALLER_CREDENTIAL_REQUIRED",
+              code == grpc.StatusCode.UNAUTHENTICATED and reason(info) == "CALLER_CREDENTIAL_REQUIRED", "%s %s" % (code, reason(info)))
 
     # create
     code, res, info = api.call("CreateSession", site="default", user="py-user", client_type=mobile,

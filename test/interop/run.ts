@@ -4,6 +4,7 @@
 // It also generates the Python and Go stubs with buf (clients/python, clients/go templates), compiles
 // the Go example with Debian's Go toolchain and grpc-go, and runs both examples against the node.
 // Prints `interop: N passed, M failed` last and exits 1 on any failure.
+import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,9 +57,14 @@ async function main(): Promise<number> {
     const port = await freePort();
     const config = join(tmp, 'cluster-config.properties');
     writeFileSync(config, 'cache.max-staleness=2s\n');
+    // The Python client authenticates with a bearer token named by a caller policy (SPEC rule 21).
+    const tokenFile = join(tmp, 'interop-token');
+    writeFileSync(tokenFile, `interop-${randomBytes(24).toString('base64url')}\n`);
+    const policyFile = join(tmp, 'callers.json');
+    writeFileSync(policyFile, JSON.stringify({ callers: { interop: { tokenFiles: [tokenFile], allow: ['validate', 'login'], sites: '*' } } }));
     node = spawn(
       process.execPath,
-      [join(REPO, 'dist/src/main.js'), '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--config', config, '--node-id', 'interop', '--etcd-prefix', '/sm-interop/', '--shutdown-grace', '2'],
+      [join(REPO, 'dist/src/main.js'), '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--config', config, '--node-id', 'interop', '--etcd-prefix', '/sm-interop/', '--shutdown-grace', '2', '--auth-policy-file', policyFile],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SM_LOG_LEVEL: 'trace' } },
     );
     node.stdout!.on('data', (d: Buffer) => (nodeLog += d.toString()));
@@ -72,7 +78,7 @@ async function main(): Promise<number> {
     const resultsFile = join(tmp, 'results.json');
     const client = spawnSync(
       PYTHON,
-      [join(REPO, 'test/interop/client.py'), '--target', `127.0.0.1:${port}`, '--descriptors', descriptors, '--ids-out', idsFile, '--results', resultsFile],
+      [join(REPO, 'test/interop/client.py'), '--target', `127.0.0.1:${port}`, '--descriptors', descriptors, '--ids-out', idsFile, '--results', resultsFile, '--token-file', tokenFile],
       { encoding: 'utf8', timeout: 30_000 },
     );
     process.stdout.write(client.stdout.replace(/^python: .*$/m, '').trimEnd() + '\n');

@@ -70,6 +70,7 @@ export async function startCapturedNode(options: {
     ...(options.clock ? { clock: options.clock } : {}),
     logger: options.logs.logger(nodeId),
     shutdownGraceMs: 1000,
+    allowAnonymous: true,
   });
   await node.start();
   const address = `127.0.0.1:${node.port}`;

@@ -38,6 +38,9 @@ export async function startNode(options: {
     ...(options.clock ? { clock: options.clock } : {}),
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     shutdownGraceMs: 2000,
+    // In-process test nodes run without caller authentication unless a test turns it on
+    // (test/integration/caller-auth.test.ts); processes started from dist/src/main.js require it.
+    allowAnonymous: true,
     ...options.node,
   });
   await node.start();

@@ -40,6 +40,7 @@ describe('telemetry: logs', function () {
       config: configOf(),
       logger: log,
       shutdownGraceMs: 2000,
+      allowAnonymous: true,
     });
     wiring = attachTelemetry(node, { logger: log });
     await node.start();

@@ -1,7 +1,11 @@
 import './setup.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Server as GrpcServer, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
@@ -86,6 +90,17 @@ class OtlpGrpcReceiver {
   }
 }
 
+let policy: { file: string; token: string } | undefined;
+/** A caller policy with one token allowed everything (SPEC rule 21: the process requires callers). */
+function callerPolicy(): { file: string; token: string } {
+  if (policy) return policy;
+  const dir = mkdtempSync(join(tmpdir(), 'sm-proc-callers-'));
+  const token = `proc-test-${randomBytes(24).toString('base64url')}`;
+  writeFileSync(join(dir, 'token'), token + '\n');
+  writeFileSync(join(dir, 'callers.json'), JSON.stringify({ callers: { telemetry: { tokenFiles: ['token'], allow: ['validate', 'login', 'admin'], sites: '*' } } }));
+  return (policy = { file: join(dir, 'callers.json'), token });
+}
+
 /** A session-manager process started through dist/src/main.js. */
 interface Child {
   proc: ChildProcess;
@@ -114,7 +129,7 @@ describe('telemetry: the session-manager process and the OTEL_* environment', fu
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
     const proc = spawn(
       process.execPath,
-      [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-proc/', '--node-id', 'proc'],
+      [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-proc/', '--node-id', 'proc', '--auth-policy-file', callerPolicy().file],
       { env: { ...env, SM_LOG_LEVEL: 'info', ...otel } },
     );
     let out = '';
@@ -122,7 +137,7 @@ describe('telemetry: the session-manager process and the OTEL_* environment', fu
     proc.stderr!.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => proc.on('exit', r));
     await eventually(() => out.includes('"msg":"serving"'), { timeoutMs: 20_000, what: `child serving; output: ${out}` });
-    const api = new SessionApi(`127.0.0.1:${port}`, { timeoutMs: 5000 });
+    const api = new SessionApi(`127.0.0.1:${port}`, { timeoutMs: 5000, token: callerPolicy().token });
     return {
       proc,
       api,
@@ -136,8 +151,8 @@ describe('telemetry: the session-manager process and the OTEL_* environment', fu
   }
 
   async function workload(c: Child): Promise<{ sessionId: string; traceId: string }> {
-    const caller = callerContext();
-    const { sessionId } = await createAs(c.api, callerContext(), { site: 'proc', user: `u${Date.now()}`, clientType: ClientType.CLIENT_TYPE_MOBILE, deviceId: 'd', attributes: {} });
+    const caller = callerContext(callerPolicy().token);
+    const { sessionId } = await createAs(c.api, callerContext(callerPolicy().token), { site: 'proc', user: `u${Date.now()}`, clientType: ClientType.CLIENT_TYPE_MOBILE, deviceId: 'd', attributes: {} });
     assert.equal((await validateAs(c.api, caller, sessionId)).verdict, Verdict.VERDICT_VALID);
     return { sessionId, traceId: caller.traceId };
   }

@@ -13,18 +13,21 @@ export interface CallerContext {
   traceId: string;
   spanId: string;
   traceparent: string;
+  /** The caller's bearer token (SPEC rule 21), when the server requires callers. */
+  token?: string;
 }
 
-/** A fresh sampled W3C trace context. */
-export function callerContext(): CallerContext {
+/** A fresh sampled W3C trace context, sent with `token` when given. */
+export function callerContext(token?: string): CallerContext {
   const traceId = randomBytes(16).toString('hex');
   const spanId = randomBytes(8).toString('hex');
-  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01`, ...(token ? { token } : {}) };
 }
 
 function metadataOf(caller: CallerContext): Metadata {
   const md = new Metadata();
   md.set('traceparent', caller.traceparent);
+  if (caller.token) md.set('authorization', `Bearer ${caller.token}`);
   return md;
 }
 

@@ -35,6 +35,10 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.SessionExistsError(),
     new errors.RequestTooLargeError(),
     new errors.MalformedRequestError(),
+    new errors.CallerCredentialRequiredError(),
+    new errors.CallerCredentialInvalidError('x'),
+    new errors.MethodNotAllowedError('c', 'm', 'login'),
+    new errors.SiteNotAllowedError('c', 's'),
   ];
   it('covers every error class', () => {
     const exported = Object.values(errors).filter(
@@ -53,6 +57,10 @@ describe('error model: one table from reasons to gRPC codes', () => {
     assert.equal(code(new errors.SessionActiveElsewhereError()), status.FAILED_PRECONDITION);
     assert.equal(code(new errors.AdminCredentialError('x')), status.PERMISSION_DENIED);
     assert.equal(code(new errors.SessionLimitReachedError(1)), status.RESOURCE_EXHAUSTED);
+    assert.equal(code(new errors.CallerCredentialRequiredError()), status.UNAUTHENTICATED);
+    assert.equal(code(new errors.CallerCredentialInvalidError('x')), status.UNAUTHENTICATED);
+    assert.equal(code(new errors.MethodNotAllowedError('c', 'm', 'login')), status.PERMISSION_DENIED);
+    assert.equal(code(new errors.SiteNotAllowedError('c', 's')), status.PERMISSION_DENIED);
   });
   it('carries google.rpc.Status with ErrorInfo reason and domain', () => {
     const e = toServiceError(new errors.SiteNotFoundError('acme'));

@@ -176,6 +176,7 @@ export function encodeEvent(e: SessionEvent): Uint8Array {
     sessionRef: e.sessionRef,
     successorRef: e.successorRef ?? '',
     timeMs: e.time,
+    caller: e.caller ?? '',
   }).finish();
 }
 
@@ -196,6 +197,7 @@ export function decodeEvent(bytes: Uint8Array): SessionEvent | null {
       sessionRef: m.sessionRef,
       ...(m.successorRef ? { successorRef: m.successorRef } : {}),
       time: m.timeMs,
+      ...(m.caller ? { caller: m.caller } : {}),
     };
   } catch {
     return null;

@@ -9,6 +9,7 @@ import {
   SessionLimitReachedError,
   StoreQuotaExceededError,
 } from '../../domain/errors.js';
+import { currentCaller } from '../../auth/caller-context.js';
 import type { SessionEvent } from '../../domain/events.js';
 import type { ExistingSession } from '../../domain/login.js';
 import type {
@@ -87,7 +88,7 @@ export class EtcdSessionStore implements SessionStore {
   private async eventOp(e: Omit<SessionEvent, 'time'>): Promise<IRequestOp> {
     const lease = await this.leases.leaseFor(this.options.eventRetentionMs(), 1);
     const id = `${Date.now().toString(36).padStart(9, '0')}-${randomBytes(6).toString('base64url')}`;
-    return { request_put: { key: b(this.keys.event(id)), value: Buffer.from(encodeEvent({ ...e, time: this.options.clock.now() })), lease } };
+    return { request_put: { key: b(this.keys.event(id)), value: Buffer.from(encodeEvent({ ...e, time: this.options.clock.now(), caller: currentCaller() })), lease } };
   }
 
   /** Ops that delete every key of a session and record why it ended. */

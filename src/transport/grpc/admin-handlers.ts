@@ -4,6 +4,7 @@ import type { EventReader } from '../../app/event-reader.js';
 import { CLIENT_TYPES, type ClientType } from '../../domain/client-type.js';
 import { UnknownClientTypeError } from '../../domain/errors.js';
 import type { SessionEvent } from '../../domain/events.js';
+import type { Caller } from '../../auth/caller-auth.js';
 import type { EndReason as DomainEndReason } from '../../domain/session.js';
 import {
   EventType,
@@ -12,7 +13,8 @@ import {
   type WatchEventsResponse,
 } from '../../gen/sessionmanager/v1/admin_service.js';
 import { EndReason, SessionState } from '../../gen/sessionmanager/v1/session.js';
-import type { AdminAuth } from './auth.js';
+import { withCaller } from '../../auth/caller-context.js';
+import type { CallAccess } from './call-access.js';
 import { clientTypeToPb, sessionToPb } from './convert.js';
 import { unary, type CallObserver, type ServingGate } from './session-handlers.js';
 import { requireDecoded } from './safe-decode.js';
@@ -54,6 +56,7 @@ export function eventToPb(token: string, e: SessionEvent): WatchEventsResponse {
     sessionRef: e.sessionRef,
     successorRef: e.successorRef ?? '',
     time: new Date(e.time),
+    caller: e.caller ?? '',
   };
 }
 
@@ -64,22 +67,24 @@ function clientTypeFilter(t: number): ClientType | undefined {
   return name;
 }
 
-/** Builds the AdminService handlers; every call first checks the admin credential. */
+/**
+ * Builds the AdminService handlers; every call is first admitted (caller with the `admin` class). A
+ * caller limited to some sites may list and revoke only there; cluster-wide calls need every site.
+ */
 export function adminHandlers(
   admin: AdminService,
   events: EventReader,
-  auth: AdminAuth,
+  access: CallAccess,
   gate: ServingGate,
   observe: CallObserver,
   streams: StreamRegistry,
+  siteOfRef: (ref: string) => Promise<string | undefined>,
 ): AdminServiceServer {
-  const u = <Req, Res>(m: string, fn: (req: Req) => Promise<Res>) =>
-    unary<Req, Res>(m, gate, observe, (req: Req, call: ServerUnaryCall<Req, Res>) => {
-      auth.check(call.metadata, call.getAuthContext?.().sslPeerCertificate);
-      return fn(req);
-    });
+  const u = <Req, Res>(m: string, fn: (req: Req, caller: Caller) => Promise<Res>) =>
+    unary<Req, Res>(m, gate, observe, (req: Req, call: ServerUnaryCall<Req, Res>) => fn(req, access.admit(m, call)));
   return {
-    listSessions: u('ListSessions', async (req) => {
+    listSessions: u('ListSessions', async (req, caller) => {
+      if (caller.sites !== '*') access.checkSite(caller, req.site);
       const state =
         req.state === SessionState.SESSION_STATE_ACTIVE
           ? ('ACTIVE' as const)
@@ -98,13 +103,24 @@ export function adminHandlers(
       );
       return { sessions: r.sessions.map((v) => ({ sessionRef: v.hash, session: sessionToPb(v) })), nextPageToken: r.next };
     }),
-    revokeSession: u('RevokeSession', async (req) => {
-      await admin.revokeSession(req.sessionRef);
+    revokeSession: u('RevokeSession', async (req, caller) => {
+      const site = req.sessionRef ? await siteOfRef(req.sessionRef) : undefined;
+      if (site !== undefined) access.checkSite(caller, site);
+      else if (caller.sites !== '*') access.checkAllSites(caller);
+      await withCaller(caller.name, () => admin.revokeSession(req.sessionRef));
+      access.audit(caller, 'revoke', { site: site ?? '', sessionRef: req.sessionRef });
       return {};
     }),
-    revokeUserSessions: u('RevokeUserSessions', async (req) => ({ revoked: await admin.revokeUser(req.site, req.user) })),
-    getClusterStatus: u('GetClusterStatus', async () => {
+    revokeUserSessions: u('RevokeUserSessions', async (req, caller) => {
+      access.checkSite(caller, req.site);
+      const revoked = await withCaller(caller.name, () => admin.revokeUser(req.site, req.user));
+      access.audit(caller, 'revoke user', { site: req.site, user: req.user, revoked });
+      return { revoked };
+    }),
+    getClusterStatus: u('GetClusterStatus', async (_req, caller) => {
+      access.checkAllSites(caller);
       const st = await admin.status();
+      const auth = access.auth.status();
       return {
         nodes: st.nodes.map((n) => ({ nodeId: n.nodeId, startTime: new Date(n.startTime), configVersion: n.configVersion })),
         scavengerLeader: st.leader,
@@ -112,6 +128,9 @@ export function adminHandlers(
         configError: st.configError,
         sessionCounts: st.counts.map((c) => ({ site: c.site, clientType: clientTypeToPb(c.clientType), count: c.count })),
         nodeId: '',
+        anonymousAllowed: auth.anonymous,
+        authPolicyVersion: auth.policyVersion,
+        authPolicyError: auth.policyError,
       };
     }),
     watchEvents: (call: ServerWritableStream<WatchEventsRequest, WatchEventsResponse>) => {
@@ -123,7 +142,7 @@ export function adminHandlers(
       };
       try {
         gate();
-        auth.check(call.metadata, call.getAuthContext?.().sslPeerCertificate);
+        access.checkAllSites(access.admit('WatchEvents', call));
         requireDecoded(call.request);
         events.validateToken(call.request.resumeToken);
         streams.add(call as ServerWritableStream<unknown, unknown>);

@@ -68,6 +68,15 @@ function promised<Req, Res>(
     );
 }
 
+/** Metadata factory carrying `authorization: Bearer <token>` when a token is given. */
+function bearer(token: string | undefined): () => Metadata {
+  return () => {
+    const m = new Metadata();
+    if (token) m.set('authorization', `Bearer ${token}`);
+    return m;
+  };
+}
+
 /** SessionApi is a promise-based SessionService client, used by sessionctl and the tests. */
 export class SessionApi {
   readonly raw: SessionServiceClient;
@@ -81,24 +90,31 @@ export class SessionApi {
   readonly deleteAttribute: (req: DeleteAttributeRequest) => Promise<DeleteAttributeResponse>;
   readonly reauthenticate: (req: ReauthenticateRequest) => Promise<ReauthenticateResponse>;
 
-  constructor(address: string, options: { credentials?: ChannelCredentials; timeoutMs?: number; channelOptions?: ChannelOptions } = {}) {
+  private readonly md: () => Metadata;
+
+  /** `token`: the caller's bearer token, sent on every call (SPEC rule 21). */
+  constructor(
+    address: string,
+    options: { credentials?: ChannelCredentials; timeoutMs?: number; channelOptions?: ChannelOptions; token?: string } = {},
+  ) {
     const c = new SessionServiceClient(address, options.credentials ?? credentials.createInsecure(), options.channelOptions);
     const t = options.timeoutMs ?? 10_000;
     this.raw = c;
-    this.create = promised((r: CreateSessionInput, m, o, cb) => c.createSession(createSessionRequest(r), m, o, cb), t);
-    this.validate = promised((r: DeepPartial<ValidateSessionRequest>, m, o, cb) => c.validateSession(ValidateSessionRequest.fromPartial(r), m, o, cb), t);
-    this.heartbeat = promised((r, m, o, cb) => c.heartbeat(r, m, o, cb), t);
-    this.end = promised((r, m, o, cb) => c.endSession(r, m, o, cb), t);
-    this.get = promised((r, m, o, cb) => c.getSession(r, m, o, cb), t);
-    this.getAttribute = promised((r, m, o, cb) => c.getAttribute(r, m, o, cb), t);
-    this.setAttribute = promised((r, m, o, cb) => c.setAttribute(r, m, o, cb), t);
-    this.deleteAttribute = promised((r, m, o, cb) => c.deleteAttribute(r, m, o, cb), t);
-    this.reauthenticate = promised((r, m, o, cb) => c.reauthenticate(r, m, o, cb), t);
+    const md = (this.md = bearer(options.token));
+    this.create = promised((r: CreateSessionInput, m, o, cb) => c.createSession(createSessionRequest(r), m, o, cb), t, md);
+    this.validate = promised((r: DeepPartial<ValidateSessionRequest>, m, o, cb) => c.validateSession(ValidateSessionRequest.fromPartial(r), m, o, cb), t, md);
+    this.heartbeat = promised((r, m, o, cb) => c.heartbeat(r, m, o, cb), t, md);
+    this.end = promised((r, m, o, cb) => c.endSession(r, m, o, cb), t, md);
+    this.get = promised((r, m, o, cb) => c.getSession(r, m, o, cb), t, md);
+    this.getAttribute = promised((r, m, o, cb) => c.getAttribute(r, m, o, cb), t, md);
+    this.setAttribute = promised((r, m, o, cb) => c.setAttribute(r, m, o, cb), t, md);
+    this.deleteAttribute = promised((r, m, o, cb) => c.deleteAttribute(r, m, o, cb), t, md);
+    this.reauthenticate = promised((r, m, o, cb) => c.reauthenticate(r, m, o, cb), t, md);
   }
 
   /** Opens an Attach stream; end it with cancel(). */
   attach(req: AttachRequest): ClientReadableStream<AttachResponse> {
-    return this.raw.attach(req);
+    return this.raw.attach(req, this.md());
   }
 
   close(): void {
@@ -122,11 +138,7 @@ export class AdminApi {
   ) {
     const c = new AdminServiceClient(address, options.credentials ?? credentials.createInsecure(), options.channelOptions);
     const t = options.timeoutMs ?? 10_000;
-    this.md = () => {
-      const m = new Metadata();
-      if (token) m.set('authorization', `Bearer ${token}`);
-      return m;
-    };
+    this.md = bearer(token);
     this.raw = c;
     this.list = promised((r, m, o, cb) => c.listSessions(r, m, o, cb), t, this.md);
     this.revoke = promised((r, m, o, cb) => c.revokeSession(r, m, o, cb), t, this.md);

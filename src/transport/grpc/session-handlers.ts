@@ -1,5 +1,7 @@
 import type { handleUnaryCall, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { SessionService } from '../../app/session-service.js';
+import type { Caller } from '../../auth/caller-auth.js';
+import { withCaller } from '../../auth/caller-context.js';
 import type { SessionCache } from '../../cache/session-cache.js';
 import {
   AttachResponse_Kind,
@@ -7,6 +9,7 @@ import {
   type AttachResponse,
   type SessionServiceServer,
 } from '../../gen/sessionmanager/v1/session_service.js';
+import type { CallAccess } from './call-access.js';
 import { clientTypeFromPb, idModeFromPb, sessionToPb, verdictToPb } from './convert.js';
 import { requireDecoded } from './safe-decode.js';
 import { toServiceError } from './status.js';
@@ -52,15 +55,26 @@ export function unary<Req, Res>(
   };
 }
 
-/** Builds the SessionService handlers over the application service. */
+/**
+ * Builds the SessionService handlers over the application service. Every call is first admitted
+ * (caller, method class) and site-checked before the service reads or writes anything (SPEC rule 21).
+ */
 export function sessionHandlers(
   svc: SessionService,
   gate: ServingGate,
   observe: CallObserver,
   streams: StreamRegistry,
   cache: SessionCache,
+  access: CallAccess,
 ): SessionServiceServer {
-  const u = <Req, Res>(m: string, fn: (req: Req) => Promise<Res>) => unary<Req, Res>(m, gate, observe, fn);
+  const u = <Req, Res>(m: string, fn: (req: Req, caller: Caller) => Promise<Res>) =>
+    unary<Req, Res>(m, gate, observe, (req: Req, call: ServerUnaryCall<Req, Res>) => fn(req, access.admit(m, call)));
+  // For calls that name only a session: its site, after lookup, must be one the caller may act on.
+  const bySession = <Req extends { sessionId: string }, Res>(m: string, fn: (req: Req, caller: Caller) => Promise<Res>) =>
+    u<Req, Res>(m, async (req, caller) => {
+      await access.checkSessionSite(caller, () => svc.siteOf(req.sessionId));
+      return fn(req, caller);
+    });
   // Attach streams by session, so the stream learns when its session ends on any node.
   const attached = new Map<string, Set<ServerWritableStream<AttachRequest, AttachResponse>>>();
   cache.onDelete((hash) => {
@@ -71,8 +85,9 @@ export function sessionHandlers(
     attached.delete(hash);
   });
   return {
-    createSession: u('CreateSession', async (req) => {
-      const r = await svc.create({
+    createSession: u('CreateSession', async (req, caller) => {
+      access.checkSite(caller, req.site);
+      const r = await withCaller(caller.name, () => svc.create({
         site: req.site,
         user: req.user,
         clientType: clientTypeFromPb(req.clientType),
@@ -82,37 +97,45 @@ export function sessionHandlers(
         client: { ip: req.client?.ip ?? '', userAgent: req.client?.userAgent ?? '' },
         bindIp: req.bindIp,
         bindUserAgent: req.bindUserAgent,
-      });
+      }));
+      access.audit(caller, 'login', { site: req.site, user: req.user, clientType: r.view.rec.clientType, sessionRef: r.view.hash });
       return { sessionId: r.id, session: sessionToPb(r.view) };
     }),
-    validateSession: u('ValidateSession', async (req) => {
-      const r = await svc.validate({
+    validateSession: u('ValidateSession', async (req, caller) => {
+      const identity = {
         sessionId: req.sessionId,
         idMode: idModeFromPb(req.idMode),
         site: req.site,
         ...(req.client ? { client: { ip: req.client.ip, userAgent: req.client.userAgent } } : {}),
-      });
+      };
+      if (identity.idMode === 'CLIENT_ADDRESS' && caller.sites !== '*') access.checkSite(caller, req.site);
+      if (caller.sites !== '*') await access.checkSessionSite(caller, () => svc.siteOf(identity));
+      const r = await svc.validate(identity);
       return { verdict: verdictToPb(r.verdict), session: r.view ? sessionToPb(r.view) : undefined };
     }),
-    heartbeat: u('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId)) })),
-    endSession: u('EndSession', async (req) => {
-      await svc.end(req.sessionId);
+    heartbeat: bySession('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId)) })),
+    endSession: u('EndSession', async (req, caller) => {
+      const site = await svc.siteOf(req.sessionId);
+      if (site !== undefined) access.checkSite(caller, site);
+      await withCaller(caller.name, () => svc.end(req.sessionId));
+      access.audit(caller, 'logout', { site: site ?? '' });
       return {};
     }),
-    getSession: u('GetSession', async (req) => ({ session: sessionToPb(await svc.get(req.sessionId)) })),
-    getAttribute: u('GetAttribute', async (req) => {
+    getSession: bySession('GetSession', async (req) => ({ session: sessionToPb(await svc.get(req.sessionId)) })),
+    getAttribute: bySession('GetAttribute', async (req) => {
       const a = await svc.getAttribute(req.sessionId, req.name);
       return { attribute: { name: req.name, value: Buffer.from(a.value), etag: a.etag } };
     }),
-    setAttribute: u('SetAttribute', async (req) => ({
+    setAttribute: bySession('SetAttribute', async (req) => ({
       etag: await svc.setAttribute(req.sessionId, req.name, req.value, { etag: req.etag, createOnly: req.createOnly }),
     })),
-    deleteAttribute: u('DeleteAttribute', async (req) => {
+    deleteAttribute: bySession('DeleteAttribute', async (req) => {
       await svc.deleteAttribute(req.sessionId, req.name, { etag: req.etag });
       return {};
     }),
-    reauthenticate: u('Reauthenticate', async (req) => {
-      const r = await svc.reauthenticate(req.sessionId, req.user);
+    reauthenticate: bySession('Reauthenticate', async (req, caller) => {
+      const r = await withCaller(caller.name, () => svc.reauthenticate(req.sessionId, req.user));
+      access.audit(caller, 'reauthenticated', { site: r.view.rec.site, user: req.user, sessionRef: r.view.hash });
       return { sessionId: r.id, session: sessionToPb(r.view) };
     }),
     attach: (call: ServerWritableStream<AttachRequest, AttachResponse>) => {
@@ -122,15 +145,17 @@ export function sessionHandlers(
         observe('Attach', e.code, performance.now() - start, e.reason);
         call.emit('error', e);
       };
+      let caller: Caller;
       try {
         gate();
         requireDecoded(call.request);
+        caller = access.admit('Attach', call);
         streams.add(call as ServerWritableStream<unknown, unknown>);
       } catch (err) {
         fail(err);
         return;
       }
-      svc.attach(call.request.sessionId, call.request.instanceId).then(
+      access.checkSessionSite(caller, () => svc.siteOf(call.request.sessionId)).then(() => svc.attach(call.request.sessionId, call.request.instanceId)).then(
         (att) => {
           let set = attached.get(att.hash);
           if (!set) attached.set(att.hash, (set = new Set()));

@@ -39,6 +39,10 @@ export const REASON_TO_STATUS: Readonly<Record<string, status>> = {
   SESSION_EXISTS: status.ALREADY_EXISTS,
   REQUEST_TOO_LARGE: status.RESOURCE_EXHAUSTED,
   MALFORMED_REQUEST: status.INVALID_ARGUMENT,
+  CALLER_CREDENTIAL_REQUIRED: status.UNAUTHENTICATED,
+  CALLER_CREDENTIAL_INVALID: status.UNAUTHENTICATED,
+  METHOD_NOT_ALLOWED: status.PERMISSION_DENIED,
+  SITE_NOT_ALLOWED: status.PERMISSION_DENIED,
 };
 
 /** Reason used for errors that are not SessionManagerErrors (bugs): INTERNAL, message hidden. */

@@ -166,6 +166,15 @@ export interface GetClusterStatusResponse {
   sessionCounts: SessionCount[];
   /** The node that answered. */
   nodeId: string;
+  /**
+   * True when the answering node runs with --insecure-allow-anonymous: every caller is allowed
+   * everything (local experiments only; SPEC rule 21 is off).
+   */
+  anonymousAllowed: boolean;
+  /** Version (content hash) of the caller policy file in force on the answering node; empty if none. */
+  authPolicyVersion: string;
+  /** The last rejected caller policy update, naming every problem; empty if the last update was good. */
+  authPolicyError: string;
 }
 
 /** WatchEventsRequest starts or resumes an event stream. */
@@ -186,7 +195,14 @@ export interface WatchEventsResponse {
   sessionRef: string;
   /** For REPLACED and REAUTHENTICATED: the session that took this one's place. */
   successorRef: string;
-  time?: Date | undefined;
+  time?:
+    | Date
+    | undefined;
+  /**
+   * The authenticated calling service that caused the event (its policy name); empty when the
+   * service itself did it (expiry, scavenger), `anonymous` under --insecure-allow-anonymous.
+   */
+  caller: string;
 }
 
 function createBaseListSessionsRequest(): ListSessionsRequest {
@@ -1080,7 +1096,17 @@ export const SessionCount: MessageFns<SessionCount> = {
 };
 
 function createBaseGetClusterStatusResponse(): GetClusterStatusResponse {
-  return { nodes: [], scavengerLeader: "", configVersion: "", configError: "", sessionCounts: [], nodeId: "" };
+  return {
+    nodes: [],
+    scavengerLeader: "",
+    configVersion: "",
+    configError: "",
+    sessionCounts: [],
+    nodeId: "",
+    anonymousAllowed: false,
+    authPolicyVersion: "",
+    authPolicyError: "",
+  };
 }
 
 export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
@@ -1102,6 +1128,15 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
     }
     if (message.nodeId !== "") {
       writer.uint32(50).string(message.nodeId);
+    }
+    if (message.anonymousAllowed !== false) {
+      writer.uint32(56).bool(message.anonymousAllowed);
+    }
+    if (message.authPolicyVersion !== "") {
+      writer.uint32(66).string(message.authPolicyVersion);
+    }
+    if (message.authPolicyError !== "") {
+      writer.uint32(74).string(message.authPolicyError);
     }
     return writer;
   },
@@ -1167,6 +1202,30 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
             message.nodeId = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.anonymousAllowed = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.authPolicyVersion = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.authPolicyError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1207,6 +1266,21 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
         : isSet(object.node_id)
         ? globalThis.String(object.node_id)
         : "",
+      anonymousAllowed: isSet(object.anonymousAllowed)
+        ? globalThis.Boolean(object.anonymousAllowed)
+        : isSet(object.anonymous_allowed)
+        ? globalThis.Boolean(object.anonymous_allowed)
+        : false,
+      authPolicyVersion: isSet(object.authPolicyVersion)
+        ? globalThis.String(object.authPolicyVersion)
+        : isSet(object.auth_policy_version)
+        ? globalThis.String(object.auth_policy_version)
+        : "",
+      authPolicyError: isSet(object.authPolicyError)
+        ? globalThis.String(object.authPolicyError)
+        : isSet(object.auth_policy_error)
+        ? globalThis.String(object.auth_policy_error)
+        : "",
     };
   },
 
@@ -1230,6 +1304,15 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
     if (message.nodeId !== "") {
       obj.nodeId = message.nodeId;
     }
+    if (message.anonymousAllowed !== false) {
+      obj.anonymousAllowed = message.anonymousAllowed;
+    }
+    if (message.authPolicyVersion !== "") {
+      obj.authPolicyVersion = message.authPolicyVersion;
+    }
+    if (message.authPolicyError !== "") {
+      obj.authPolicyError = message.authPolicyError;
+    }
     return obj;
   },
 
@@ -1244,6 +1327,9 @@ export const GetClusterStatusResponse: MessageFns<GetClusterStatusResponse> = {
     message.configError = object.configError ?? "";
     message.sessionCounts = object.sessionCounts?.map((e) => SessionCount.fromPartial(e)) || [];
     message.nodeId = object.nodeId ?? "";
+    message.anonymousAllowed = object.anonymousAllowed ?? false;
+    message.authPolicyVersion = object.authPolicyVersion ?? "";
+    message.authPolicyError = object.authPolicyError ?? "";
     return message;
   },
 };
@@ -1332,6 +1418,7 @@ function createBaseWatchEventsResponse(): WatchEventsResponse {
     sessionRef: "",
     successorRef: "",
     time: undefined,
+    caller: "",
   };
 }
 
@@ -1363,6 +1450,9 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
     }
     if (message.time !== undefined) {
       Timestamp.encode(toTimestamp(message.time), writer.uint32(74).fork()).join();
+    }
+    if (message.caller !== "") {
+      writer.uint32(82).string(message.caller);
     }
     return writer;
   },
@@ -1452,6 +1542,14 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
             message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.caller = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1495,6 +1593,7 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
         ? globalThis.String(object.successor_ref)
         : "",
       time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
     };
   },
 
@@ -1527,6 +1626,9 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
     if (message.time !== undefined) {
       obj.time = message.time.toISOString();
     }
+    if (message.caller !== "") {
+      obj.caller = message.caller;
+    }
     return obj;
   },
 
@@ -1544,6 +1646,7 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
     message.sessionRef = object.sessionRef ?? "";
     message.successorRef = object.successorRef ?? "";
     message.time = object.time ?? undefined;
+    message.caller = object.caller ?? "";
     return message;
   },
 };

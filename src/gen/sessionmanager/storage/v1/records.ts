@@ -92,6 +92,8 @@ export interface EventRecord {
   sessionRef: string;
   successorRef: string;
   timeMs: number;
+  /** Policy name of the calling service that caused the event; empty for the service's own work. */
+  caller: string;
 }
 
 /** AttributeRecord is one attribute value as stored in etcd. */
@@ -1016,6 +1018,7 @@ function createBaseEventRecord(): EventRecord {
     sessionRef: "",
     successorRef: "",
     timeMs: 0,
+    caller: "",
   };
 }
 
@@ -1047,6 +1050,9 @@ export const EventRecord: MessageFns<EventRecord> = {
     }
     if (message.timeMs !== 0) {
       writer.uint32(72).int64(message.timeMs);
+    }
+    if (message.caller !== "") {
+      writer.uint32(82).string(message.caller);
     }
     return writer;
   },
@@ -1136,6 +1142,14 @@ export const EventRecord: MessageFns<EventRecord> = {
             message.timeMs = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.caller = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1179,6 +1193,7 @@ export const EventRecord: MessageFns<EventRecord> = {
         : isSet(object.time_ms)
         ? globalThis.Number(object.time_ms)
         : 0,
+      caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
     };
   },
 
@@ -1211,6 +1226,9 @@ export const EventRecord: MessageFns<EventRecord> = {
     if (message.timeMs !== 0) {
       obj.timeMs = Math.round(message.timeMs);
     }
+    if (message.caller !== "") {
+      obj.caller = message.caller;
+    }
     return obj;
   },
 
@@ -1228,6 +1246,7 @@ export const EventRecord: MessageFns<EventRecord> = {
     message.sessionRef = object.sessionRef ?? "";
     message.successorRef = object.successorRef ?? "";
     message.timeMs = object.timeMs ?? 0;
+    message.caller = object.caller ?? "";
     return message;
   },
 };

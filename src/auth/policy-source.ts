@@ -1,0 +1,171 @@
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parsePolicy, PolicyInvalidError, policyVersionOf, type CallerPolicy } from './policy.js';
+
+/** The narrow logger the policy source writes to; a pino Logger satisfies it. */
+export interface PolicyLog {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+}
+
+/** Options of PolicyFileSource; defaults in the field comments. */
+export interface PolicyFileSourceOptions {
+  /** The policy file (JSON), e.g. inside a mounted Secret. Required. */
+  path: string;
+  /** Interval of the content poll under the directory watch. Default 10 s. */
+  pollMs?: number;
+  /** How long a burst of directory events settles before the file is read. Default 100 ms. */
+  settleMs?: number;
+  log?: PolicyLog;
+}
+
+/**
+ * PolicyFileSource loads the caller policy at start (an unreadable or invalid file stops the start)
+ * and reloads it live like the cluster config: the file's directory is watched (kubelet swaps
+ * Secret mounts by symlink) and polled; an update is applied only if the whole file is valid,
+ * otherwise the last good policy stays in force and the error is kept, logged and reported.
+ */
+export class PolicyFileSource {
+  private policy: CallerPolicy;
+  private error = '';
+  private lastSeen: string;
+  private watcher: FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly pollMs: number;
+  private readonly settleMs: number;
+  private readonly changeListeners = new Set<(p: CallerPolicy) => void>();
+  private readonly rejectListeners = new Set<(problems: readonly string[]) => void>();
+
+  constructor(private readonly options: PolicyFileSourceOptions) {
+    if (!options.path) throw new Error('auth: the policy source needs a path');
+    this.pollMs = options.pollMs ?? 10_000;
+    this.settleMs = options.settleMs ?? 100;
+    if (!(this.pollMs > 0)) throw new Error('auth: policy pollMs must be greater than 0');
+    if (!(this.settleMs >= 0)) throw new Error('auth: policy settleMs must not be negative');
+    let text: string;
+    try {
+      text = readFileSync(options.path, 'utf8');
+    } catch (err) {
+      throw new Error(`auth: cannot read the caller policy ${options.path}: ${(err as Error).message}`);
+    }
+    this.policy = parsePolicy(text, options.path, dirname(options.path));
+    this.lastSeen = this.policy.version;
+  }
+
+  /** The policy in force. */
+  current(): CallerPolicy {
+    return this.policy;
+  }
+
+  /** The last rejected update, naming every problem; '' when the last update was good. */
+  lastError(): string {
+    return this.error;
+  }
+
+  /** Called with each applied policy. */
+  onChange(listener: (p: CallerPolicy) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Called with the problems of each rejected update (once per distinct bad text). */
+  onReject(listener: (problems: readonly string[]) => void): () => void {
+    this.rejectListeners.add(listener);
+    return () => this.rejectListeners.delete(listener);
+  }
+
+  /** Starts the directory watch and the poll. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.ensureWatcher();
+    this.pollTimer = setInterval(() => {
+      this.ensureWatcher();
+      void this.check();
+    }, this.pollMs);
+    this.pollTimer.unref();
+  }
+
+  /** Stops watching and polling. Idempotent. */
+  stop(): void {
+    this.running = false;
+    this.watcher?.close();
+    this.watcher = undefined;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.settleTimer);
+  }
+
+  /** Reads the file now; applies it if changed and valid. */
+  async check(): Promise<'applied' | 'rejected' | 'unchanged' | 'unreadable'> {
+    let text: string;
+    try {
+      text = await readFile(this.options.path, 'utf8');
+    } catch (err) {
+      return this.reject(`unreadable: ${(err as Error).message}`, [`cannot read ${this.options.path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`])
+        ? 'unreadable'
+        : 'unchanged';
+    }
+    const version = policyVersionOf(text);
+    if (version === this.lastSeen) return 'unchanged';
+    this.lastSeen = version;
+    if (version === this.policy.version) {
+      this.error = '';
+      this.options.log?.info({ policy: this.options.path, version }, 'caller policy back to the version in force; error cleared');
+      return 'unchanged';
+    }
+    let next: CallerPolicy;
+    try {
+      next = parsePolicy(text, this.options.path, dirname(this.options.path));
+    } catch (err) {
+      if (!(err instanceof PolicyInvalidError)) throw err;
+      this.rejectWith(err.problems);
+      return 'rejected';
+    }
+    const previous = this.policy.version;
+    this.policy = next;
+    this.error = '';
+    this.options.log?.info({ policy: this.options.path, version: next.version, previous }, 'caller policy reloaded');
+    for (const l of [...this.changeListeners]) l(next);
+    return 'applied';
+  }
+
+  private reject(seen: string, problems: readonly string[]): boolean {
+    if (seen === this.lastSeen) return false;
+    this.lastSeen = seen;
+    this.rejectWith(problems);
+    return true;
+  }
+
+  private rejectWith(problems: readonly string[]): void {
+    this.error = new PolicyInvalidError(this.options.path, problems).message;
+    this.options.log?.error({ problems, version: this.policy.version }, `${this.error}; keeping caller policy version ${this.policy.version}`);
+    for (const l of [...this.rejectListeners]) l(problems);
+  }
+
+  private ensureWatcher(): void {
+    if (this.watcher || !this.running) return;
+    try {
+      const w = watch(dirname(this.options.path), { persistent: false }, () => this.settleThenCheck());
+      w.on('error', () => {
+        w.close();
+        if (this.watcher === w) this.watcher = undefined;
+      });
+      this.watcher = w;
+    } catch {
+      // Polling only until the directory can be watched.
+    }
+  }
+
+  private settleThenCheck(): void {
+    if (this.settleTimer || !this.running) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      void this.check();
+    }, this.settleMs);
+    this.settleTimer.unref();
+  }
+}
