@@ -160,7 +160,10 @@ export class SessionNode {
     this.presenceMirror = new PresenceChannel(this.keys, this.clock);
     this.nodeMirror = new NodeChannel(this.keys.nodes());
     const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
-    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], { maxStalenessMs: () => policy().cacheMaxStalenessMs });
+    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], {
+      maxStalenessMs: () => policy().cacheMaxStalenessMs,
+      syncKey: this.keys.syncMarker(),
+    });
     const leases = new LeaseBuckets(this.etcd, this.clock);
     const store = new EtcdSessionStore(this.etcd, this.keys, leases, {
       eventRetentionMs: () => policy().eventsRetentionMs,

@@ -9,6 +9,8 @@ import { NextBatch } from './next-batch.js';
 
 interface RevisionWaiter {
   revision: number;
+  /** What must reach `revision`. */
+  progress: () => number;
   resolve: () => void;
   timer: NodeJS.Timeout;
 }
@@ -34,6 +36,14 @@ export interface WatchFeedOptions {
   revisionKey?: string;
   /** Deadline of one revision read. Default 2 × progressIntervalMs (at least 1000 ms). */
   proofTimeoutMs?: number;
+  /**
+   * A key inside the first channel's range that is not a record of it (Keys.syncMarker). When set,
+   * sync() writes it and waits for its own event on the first channel's watch, instead of trusting
+   * a progress notification: etcd before 3.4.31 / 3.5.13 may send a progress notification ahead of
+   * events still queued for the stream (etcd-io/etcd#15220), which would let a miss overlook a login
+   * committed a moment earlier. Events of one watcher always arrive in revision order.
+   */
+  syncKey?: string;
 }
 
 /** Counters for telemetry and tests. */
@@ -48,6 +58,8 @@ interface ChannelState {
   channel: MirrorChannel;
   /** Every event up to this revision has been applied to the channel. */
   applied: number;
+  /** The revision of the last event (or list) applied: advanced by the channel's own data only, never by a progress notification. */
+  seen: number;
   watchId: string | undefined;
 }
 
@@ -74,6 +86,7 @@ export class WatchFeed extends EventEmitter {
   private backoffMs: number;
   private readonly opts: Required<Omit<WatchFeedOptions, 'maxStalenessMs'>>;
   private readonly proofs: NextBatch<number>;
+  private readonly syncs: NextBatch<number>;
   private waiters: RevisionWaiter[] = [];
   private lastFresh = false;
   private readonly maxStaleness: () => number;
@@ -101,15 +114,20 @@ export class WatchFeed extends EventEmitter {
       backoffMaxMs: options.backoffMaxMs ?? 2000,
       revisionKey: options.revisionKey ?? channels[0]!.prefix,
       proofTimeoutMs: options.proofTimeoutMs ?? Math.max(1000, 2 * progressIntervalMs),
+      syncKey: options.syncKey ?? '',
     };
+    if (this.opts.syncKey && !this.opts.syncKey.startsWith(channels[0]!.prefix)) {
+      throw new Error('watch-feed: syncKey must lie inside the first channel\'s prefix');
+    }
     if (!(this.opts.proofTimeoutMs > 0)) throw new Error('watch-feed: proofTimeoutMs must be greater than 0');
     if (this.opts.progressIntervalMs >= initial) {
       throw new Error('watch-feed: progressIntervalMs must be less than maxStalenessMs');
     }
     if (this.opts.backoffMinMs > this.opts.backoffMaxMs) throw new Error('watch-feed: backoffMinMs must not exceed backoffMaxMs');
     this.backoffMs = this.opts.backoffMinMs;
-    this.channels = channels.map((channel) => ({ channel, applied: 0, watchId: undefined }));
+    this.channels = channels.map((channel) => ({ channel, applied: 0, seen: 0, watchId: undefined }));
     this.proofs = new NextBatch(() => this.prove());
+    this.syncs = this.opts.syncKey ? new NextBatch(() => this.syncByMarker()) : this.proofs;
   }
 
   get state(): FeedState {
@@ -164,7 +182,7 @@ export class WatchFeed extends EventEmitter {
     if (this.isStopped()) return;
     this.reportFreshness();
     if (this.waiters.length > 0) this.requestProgress(); // a request lost in a reconnect is asked again
-    this.sync().catch(() => this.reportFreshness());
+    this.proofs.run().catch(() => this.reportFreshness());
   }
 
   private reportFreshness(): void {
@@ -175,20 +193,32 @@ export class WatchFeed extends EventEmitter {
   }
 
   /**
-   * Resolves once the mirrors hold every change etcd had committed when this call was made, and
-   * returns that revision (ARCHITECTURE decision 10). Concurrent callers share one linearizable
-   * revision read; it needs a quorum, so a member cut off from its peers cannot answer it. Rejects
-   * with CacheStaleError when the watch does not reach the revision in time, or with the store's
-   * error when etcd cannot be read.
+   * Resolves once the first channel's mirror holds every change etcd had committed when this call
+   * was made, and returns that revision (ARCHITECTURE decision 10). Concurrent callers share one
+   * etcd request that starts after they called: a write of the sync marker (with `syncKey`) whose
+   * own event proves the watch caught up, else a linearizable revision read and a progress request.
+   * Either needs a quorum, so a member cut off from its peers cannot answer. Rejects with
+   * CacheStaleError when the watch does not get there in time, or with the store's error.
    */
   sync(): Promise<number> {
     if (this.isStopped()) return Promise.reject(new NotServingError('cache stopped'));
-    return this.proofs.run();
+    return this.syncs.run();
   }
 
-  /** Callers waiting for a revision read that has not started yet (the miss backlog). */
+  /** Callers waiting for a sync that has not started yet (the miss backlog). */
   get pendingSyncs(): number {
-    return this.proofs.queued;
+    return this.syncs.queued;
+  }
+
+  private async syncByMarker(): Promise<number> {
+    const r = await this.etcd.txn(
+      { compare: [], success: [{ request_put: { key: Buffer.from(this.opts.syncKey), value: Buffer.alloc(0) } }], failure: [] },
+      'sync',
+    );
+    const revision = Number(r.header.revision);
+    if (this.stateValue === 'down') this.reconnectNow();
+    await this.waitFor(revision, () => this.channels[0]!.seen);
+    return revision;
   }
 
   private async prove(): Promise<number> {
@@ -206,14 +236,19 @@ export class WatchFeed extends EventEmitter {
 
   /** Waits until every channel has applied every change up to `revision`. */
   private appliedUpTo(revision: number): Promise<void> {
-    if (this.revision >= revision) return Promise.resolve();
+    return this.waitFor(revision, () => this.revision);
+  }
+
+  /** Waits until `progress()` reaches `revision`, asking etcd for a progress notification meanwhile. */
+  private waitFor(revision: number, progress: () => number): Promise<void> {
+    if (progress() >= revision) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(new CacheStaleError(Math.round(this.stalenessMs())));
       }, this.opts.proofTimeoutMs);
       timer.unref();
-      const waiter: RevisionWaiter = { revision, resolve, timer };
+      const waiter: RevisionWaiter = { revision, progress, resolve, timer };
       this.waiters.push(waiter);
       // Other prefixes may have moved etcd's revision past the last event we were sent: a progress
       // notification tells every watcher on the stream it has everything up to the current revision.
@@ -223,10 +258,9 @@ export class WatchFeed extends EventEmitter {
 
   private wakeWaiters(): void {
     if (this.waiters.length === 0) return;
-    const rev = this.revision;
     const still: RevisionWaiter[] = [];
     for (const w of this.waiters) {
-      if (w.revision <= rev) {
+      if (w.revision <= w.progress()) {
         clearTimeout(w.timer);
         w.resolve();
       } else still.push(w);
@@ -296,6 +330,7 @@ export class WatchFeed extends EventEmitter {
     this.channels.forEach((c, i) => {
       commits[i]!(revision);
       c.applied = revision;
+      c.seen = revision;
     });
     this.stats.lastAppliedRevision = revision;
     this.stats.relists++;
@@ -371,6 +406,7 @@ export class WatchFeed extends EventEmitter {
         if (ev.type === 'Delete') c.channel.delete(ev.kv);
         else c.channel.put(ev.kv);
         if (rev > c.applied) c.applied = rev;
+        if (rev > c.seen) c.seen = rev;
         this.stats.eventsApplied++;
       }
     } else if (res.events.length === 0 && !res.fragment) {

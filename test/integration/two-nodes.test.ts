@@ -37,6 +37,15 @@ describe('two nodes on one etcd', function () {
     if (!wasCached) assert.equal(b.node.service.stats.cacheMisses, missesBefore + 1);
   });
 
+  it('100 logins on A, each validated on B straight away: all VALID (the miss waits for its own marker event, not a progress notification)', async () => {
+    let valid = 0;
+    for (let i = 0; i < 100; i++) {
+      const { sessionId } = await login(a, `straight-${i}`);
+      if ((await b.api.validate({ sessionId })).verdict === Verdict.VERDICT_VALID) valid++;
+    }
+    assert.equal(valid, 100);
+  });
+
   it('after B’s watch delivered it, B answers from memory (cache-hit path)', async () => {
     const { sessionId } = await login(a, 'hit');
     const hash = hashSessionId(sessionId);

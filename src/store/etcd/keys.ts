@@ -33,7 +33,22 @@ export class Keys {
   /** Extracts the hash from a session record key, or null for other keys. */
   hashOfSessionKey(key: string): string | null {
     const p = this.sessions();
-    return key.startsWith(p) ? key.slice(p.length) : null;
+    // The bare prefix is the mirror's sync marker (syncMarker), not a session.
+    return key.startsWith(p) && key.length > p.length ? key.slice(p.length) : null;
+  }
+
+  /**
+   * The key nodes write to learn that their session watch has caught up (WatchFeed.sync): inside the
+   * watched session range, so its event arrives in order with the sessions', but not a session and
+   * outside sessionCountStart's range.
+   */
+  syncMarker(): string {
+    return this.sessions();
+  }
+
+  /** Where a count of the stored sessions starts: just past the sync marker. */
+  sessionCountStart(): string {
+    return `${this.sessions()}\0`;
   }
 
   attributes(hash: string): string {

@@ -154,7 +154,7 @@ export class EtcdSessionStore implements SessionStore {
             { request_range: { key: b(indexPrefix), range_end: prefixEnd(indexPrefix) } },
             { request_range: { key: b(this.keys.lastCreate()) } },
             ...(req.maxSessions > 0
-              ? [{ request_range: { key: b(this.keys.sessions()), range_end: prefixEnd(this.keys.sessions()), count_only: true } }]
+              ? [{ request_range: { key: b(this.keys.sessionCountStart()), range_end: prefixEnd(this.keys.sessions()), count_only: true } }]
               : []),
           ],
           failure: [],
