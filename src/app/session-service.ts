@@ -21,6 +21,7 @@ import type { ConfigSource } from '../config/loader.js';
 import type { PresenceStore } from '../store/etcd/presence-store.js';
 import { bindingHash, deriveClientAddressId, generateEtag, generateSessionId, hashSessionId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { endLineage } from './lineage.js';
 import type { NodeEvents } from './node-events.js';
 import type { PresenceTracker } from './presence.js';
 import { SingleFlight } from './single-flight.js';
@@ -341,8 +342,11 @@ export class SessionService {
   /** Logs out (EndSession): the session and its data are gone at once, cluster-wide. */
   async end(id: string): Promise<void> {
     requireSessionId(id);
-    const s = await this.lookup(hashSessionId(id));
-    if (!s || !(await this.endSession(s, 'LOGGED_OUT'))) throw new SessionNotFoundError();
+    const hash = hashSessionId(id);
+    const s = await this.lookup(hash);
+    if (s && (await this.endSession(s, 'LOGGED_OUT'))) return;
+    // Gone or changed meanwhile: a racing Reauthenticate may have moved it to a new id (revocation.ts).
+    if (!(await endLineage(this.lineage, hash, 'LOGGED_OUT'))) throw new SessionNotFoundError();
   }
 
   /** Ends a stored session for a reason (logout, revoke, expiry found on access). */
@@ -455,11 +459,24 @@ export class SessionService {
   async revoke(refs: readonly string[]): Promise<number> {
     let n = 0;
     for (const hash of refs) {
-      const s = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
-      if (s && (await this.endSession(s, 'REVOKED'))) n++;
+      // Follows re-authentications to the session's current id, so a racing one cannot evade it.
+      if (await endLineage(this.lineage, hash, 'REVOKED')) n++;
     }
     return n;
   }
+
+  /** Ends every session of a user at a site (RevokeUserSessions); no racing login or re-authentication escapes. */
+  async revokeUser(site: string, user: string): Promise<number> {
+    const ended = await this.deps.store.revokeUser(site, user);
+    for (const e of ended) this.afterEnd(e.s, e.reason, true);
+    return ended.length;
+  }
+
+  /** What endLineage works with: the store and this service's end bookkeeping. */
+  private readonly lineage = {
+    store: (): SessionStore => this.deps.store,
+    end: (s: StoredSession, reason: EndReason): Promise<boolean> => this.endSession(s, reason),
+  };
 
   /** Reads one attribute (GetAttribute). */
   async getAttribute(id: string, name: string): Promise<StoredAttribute> {
