@@ -1,6 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClientType } from '../domain/client-type.js';
-import { decideHeartbeat, decideValidate, idleDeadline, standing, withActivity, type Connection, type Verdict } from '../domain/decisions.js';
+import { decideHeartbeat, decideValidate, idleDeadline, needsExactHit, standing, withActivity, type Connection, type Verdict } from '../domain/decisions.js';
 import {
   AttributeNotFoundError,
   ConcurrentUpdateError,
@@ -279,7 +279,13 @@ export class SessionService {
     const hash = hashSessionId(id);
     const s = await this.lookup(hash);
     if (!s) return { verdict: this.count('NOT_FOUND') };
-    if (s.rec.policy.hitMax > 0) return this.exact.run(hash, () => this.validateExact(hash, presented));
+    if (needsExactHit(s.rec)) return this.exact.run(hash, () => this.validateExact(hash, presented));
+    return this.validateCoalesced(s, presented);
+  }
+
+  /** Validate with the hit kept in memory and written behind (SPEC rule 15): the common case. */
+  private validateCoalesced(s: StoredSession, presented: Binding): { verdict: Verdict; view?: SessionView } {
+    const hash = s.hash;
     const now = this.deps.clock.now();
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
     const conn = this.connectionOf(s);
@@ -292,12 +298,17 @@ export class SessionService {
     return { verdict: this.count('VALID'), view: { hash, rec: next, state: 'ACTIVE', idleDeadline: idleDeadline(next, conn).at } };
   }
 
-  /** Validate under a hit maximum: every hit is written with a compare-and-swap, so the count is exact cluster-wide. */
+  /**
+   * Validate under a hit maximum or in the single-request regime: every such hit is written with a
+   * compare-and-swap, so the count is exact cluster-wide (at most two writes per session without a maximum).
+   */
   private async validateExact(hash: string, presented: Binding): Promise<{ verdict: Verdict; view?: SessionView }> {
     // Re-read under the lock: the previous holder may just have moved the record on.
     let s: StoredSession | null = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
     for (let i = 0; i < this.maxExact && s; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 2 * i))); // jitter breaks lockstep
+      // Another node wrote the second hit meanwhile: from here hits are coalesced again.
+      if (!needsExactHit(s.rec)) return this.validateCoalesced(s, presented);
       const now = this.deps.clock.now();
       const out = decideValidate(s.rec, now, this.connectionOf(s), presented);
       if (out.endReason) {
