@@ -122,10 +122,14 @@ export function bindingMatches(bound: Binding, presented: Binding | undefined): 
   return true;
 }
 
-/** Decides a heartbeat (SPEC rule 4): like a validate, but counts no hit and ignores the hit maximum. */
-export function decideHeartbeat(rec: SessionRecord, now: number, conn?: Connection): TouchOutcome {
+/**
+ * Decides a heartbeat (SPEC rule 4): like a validate, but counts no hit and ignores the hit maximum.
+ * Bindings are checked as on a validate, so a stolen bound ticket cannot be kept alive elsewhere.
+ */
+export function decideHeartbeat(rec: SessionRecord, now: number, conn?: Connection, presented?: Binding): TouchOutcome {
   const s = standing(rec, now, conn);
   if (s.kind === 'ENDED') return { verdict: 'EXPIRED', endReason: s.reason };
+  if (!bindingMatches(rec.binding, presented)) return { verdict: 'BINDING_MISMATCH' };
   if (s.kind === 'REAUTH_REQUIRED') return { verdict: 'REAUTH_REQUIRED' };
   return { verdict: 'VALID', activity: { lastAccessAt: Math.max(rec.lastAccessAt, now), hits: rec.hits } };
 }

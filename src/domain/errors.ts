@@ -239,3 +239,11 @@ export class SessionExistsError extends SessionManagerError {
     super('session: this client address already has a session; end it first');
   }
 }
+
+/** A request whose client (IP address, user agent) does not match the session's bindings (SPEC rule 13). */
+export class BindingMismatchError extends SessionManagerError {
+  readonly reason = 'BINDING_MISMATCH';
+  constructor() {
+    super('session: the request comes from another client than the session is bound to');
+  }
+}

@@ -1,9 +1,10 @@
 import type { handleUnaryCall, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
-import type { SessionService } from '../../app/session-service.js';
+import type { ClientInfo, SessionService } from '../../app/session-service.js';
 import type { SessionCache } from '../../cache/session-cache.js';
 import {
   AttachResponse_Kind,
   type AttachRequest,
+  type ClientInfo as ClientInfoPb,
   type AttachResponse,
   type SessionServiceServer,
 } from '../../gen/sessionmanager/v1/session_service.js';
@@ -11,6 +12,11 @@ import { clientTypeFromPb, idModeFromPb, sessionToPb, verdictToPb } from './conv
 import { requireDecoded } from './safe-decode.js';
 import { toServiceError } from './status.js';
 import type { StreamRegistry } from './streams.js';
+
+/** The caller-reported end-user connection of a request, checked against the session's bindings. */
+function clientOf(c: ClientInfoPb | undefined): ClientInfo | undefined {
+  return c ? { ip: c.ip, userAgent: c.userAgent } : undefined;
+}
 
 /** Observes each finished call (telemetry): method, gRPC code (0 = OK), duration, error reason. */
 export type CallObserver = (method: string, code: number, durationMs: number, reason: string | undefined) => void;
@@ -90,29 +96,29 @@ export function sessionHandlers(
         sessionId: req.sessionId,
         idMode: idModeFromPb(req.idMode),
         site: req.site,
-        ...(req.client ? { client: { ip: req.client.ip, userAgent: req.client.userAgent } } : {}),
+        ...(req.client ? { client: clientOf(req.client)! } : {}),
       });
       return { verdict: verdictToPb(r.verdict), session: r.view ? sessionToPb(r.view) : undefined };
     }),
-    heartbeat: u('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId)) })),
+    heartbeat: u('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId, clientOf(req.client))) })),
     endSession: u('EndSession', async (req) => {
       await svc.end(req.sessionId);
       return {};
     }),
-    getSession: u('GetSession', async (req) => ({ session: sessionToPb(await svc.get(req.sessionId)) })),
+    getSession: u('GetSession', async (req) => ({ session: sessionToPb(await svc.get(req.sessionId, clientOf(req.client))) })),
     getAttribute: u('GetAttribute', async (req) => {
-      const a = await svc.getAttribute(req.sessionId, req.name);
+      const a = await svc.getAttribute(req.sessionId, req.name, clientOf(req.client));
       return { attribute: { name: req.name, value: Buffer.from(a.value), etag: a.etag } };
     }),
     setAttribute: u('SetAttribute', async (req) => ({
-      etag: await svc.setAttribute(req.sessionId, req.name, req.value, { etag: req.etag, createOnly: req.createOnly }),
+      etag: await svc.setAttribute(req.sessionId, req.name, req.value, { etag: req.etag, createOnly: req.createOnly }, clientOf(req.client)),
     })),
     deleteAttribute: u('DeleteAttribute', async (req) => {
-      await svc.deleteAttribute(req.sessionId, req.name, { etag: req.etag });
+      await svc.deleteAttribute(req.sessionId, req.name, { etag: req.etag }, clientOf(req.client));
       return {};
     }),
     reauthenticate: u('Reauthenticate', async (req) => {
-      const r = await svc.reauthenticate(req.sessionId, req.user);
+      const r = await svc.reauthenticate(req.sessionId, req.user, clientOf(req.client));
       return { sessionId: r.id, session: sessionToPb(r.view) };
     }),
     attach: (call: ServerWritableStream<AttachRequest, AttachResponse>) => {
@@ -130,7 +136,7 @@ export function sessionHandlers(
         fail(err);
         return;
       }
-      svc.attach(call.request.sessionId, call.request.instanceId).then(
+      svc.attach(call.request.sessionId, call.request.instanceId, clientOf(call.request.client)).then(
         (att) => {
           let set = attached.get(att.hash);
           if (!set) attached.set(att.hash, (set = new Set()));
