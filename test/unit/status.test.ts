@@ -33,6 +33,7 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.SessionExistsError(),
     new errors.RequestTooLargeError(),
     new errors.MalformedRequestError(),
+    new errors.BindingMismatchError(),
   ];
   it('covers every error class', () => {
     const exported = Object.values(errors).filter(

@@ -99,7 +99,7 @@ export class Keys {
 
   /** The revocation marker of a user at a site; the names are hashed so the key shows neither. */
   revocation(site: string, user: string): string {
-    return `${this.prefix}r/${createHash('sha256').update(`${site}\n${user}`).digest('base64url')}`;
+    return `${this.prefix}r/${createHash('sha256').update(`${encodeURIComponent(site)}/${encodeURIComponent(user)}`).digest('base64url')}`;
   }
 
   /** The forward pointer from a re-authenticated session's hash to its successor's. */
