@@ -345,7 +345,10 @@ export class EtcdSessionStore implements SessionStore {
   async revokeUser(site: string, user: string): Promise<EndItem[]> {
     return revokeUserSessions(
       {
-        etcd: this.etcd, keys: this.keys, leases: this.leases, endOps: (s, r) => this.endOps(s, r),
+        etcd: this.etcd,
+        keys: this.keys,
+        leases: this.leases,
+        endOps: (s, r) => this.endOps(s, r),
         ...(this.options.onEventLost ? { onEventLost: this.options.onEventLost } : {}),
       },
       site,
