@@ -8,6 +8,8 @@ import {
   InvalidFieldError,
   SessionExistsError,
   SessionNotFoundError,
+  StoreQuotaExceededError,
+  StoreUnavailableError,
   TooManyAttributesError,
   UserMismatchError,
 } from '../domain/errors.js';
@@ -310,7 +312,15 @@ export class SessionService {
       }
       if (out.verdict !== 'VALID' || !out.activity) return { verdict: this.count(out.verdict) };
       const next = { ...s.rec, ...out.activity };
-      const r: CasResult = await this.deps.store.update(s, next, this.deps.touches.ttlFor(next));
+      let r: CasResult;
+      try {
+        r = await this.deps.store.update(s, next, this.deps.touches.ttlFor(next));
+      } catch (err) {
+        // Without a hit maximum the exact write only sharpens the single-request timeout: when etcd
+        // refuses writes (no leader, over quota) the hit is coalesced as before rather than refused.
+        if (s.rec.policy.hitMax > 0 || !(err instanceof StoreUnavailableError || err instanceof StoreQuotaExceededError)) throw err;
+        return this.validateCoalesced(s, present(s.rec.binding));
+      }
       if (r.ok) {
         this.deps.cache.upsert(r.session);
         return { verdict: this.count('VALID'), view: this.view(r.session, now) ?? undefined };
