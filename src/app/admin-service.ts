@@ -89,7 +89,7 @@ export class AdminService {
   async revokeUser(site: string, user: string): Promise<number> {
     requireName('site', site);
     requireName('user', user);
-    return this.deps.service.revoke(await this.deps.store.userSessions(site, user));
+    return this.deps.service.revokeUser(site, user);
   }
 
   /** Describes the cluster as this node sees it. */

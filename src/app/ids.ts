@@ -30,7 +30,10 @@ export function deriveClientAddressId(key: Buffer, site: string, ip: string, use
   return createHmac('sha256', key).update(`${site}\n${ip}\n${userAgent}`).digest('base64url');
 }
 
-/** Hashes a bound value (IP or user agent) salted with the secret session id, so it cannot be reversed. */
+/**
+ * Hashes a bound value (IP or user agent) salted with the secret session id: the binding hashes of
+ * records of the previous format (no binding salt, see app/bindings.ts), still checked on read.
+ */
 export function bindingHash(sessionId: string, kind: 'ip' | 'ua', value: string): string {
   return createHash('sha256').update(`${sessionId}\n${kind}\n${value}`).digest('base64url');
 }

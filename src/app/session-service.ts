@@ -1,6 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import type { ClientType } from '../domain/client-type.js';
-import { decideHeartbeat, decideValidate, idleDeadline, standing, withActivity, type Connection, type Verdict } from '../domain/decisions.js';
+import { decideHeartbeat, decideValidate, idleDeadline, needsExactHit, standing, withActivity, type Connection, type Verdict } from '../domain/decisions.js';
 import {
   AttributeNotFoundError,
   ConcurrentUpdateError,
@@ -9,6 +9,8 @@ import {
   LookupBacklogFullError,
   SessionExistsError,
   SessionNotFoundError,
+  StoreQuotaExceededError,
+  StoreUnavailableError,
   TooManyAttributesError,
   UnreadableRecordError,
   UserMismatchError,
@@ -21,8 +23,10 @@ import type { PresenceChannel } from '../cache/presence-channel.js';
 import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
 import type { PresenceStore } from '../store/etcd/presence-store.js';
-import { bindingHash, deriveClientAddressId, generateEtag, generateSessionId, hashSessionId } from './ids.js';
+import { bindingFor, carriedBinding, presentedBinding, requireBinding, type ClientInfo } from './bindings.js';
+import { deriveClientAddressId, generateEtag, generateSessionId, hashSessionId } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { endLineage, LOGOUT_FOLLOW_WINDOW_MS } from './lineage.js';
 import type { NodeEvents } from './node-events.js';
 import type { PresenceTracker } from './presence.js';
 import { SingleFlight } from './single-flight.js';
@@ -48,11 +52,7 @@ export interface SessionView {
 /** How a session id is formed (SPEC rule 13). */
 export type IdMode = 'TICKET' | 'CLIENT_ADDRESS';
 
-/** The end user's connection as the calling service reports it. */
-export interface ClientInfo {
-  ip: string;
-  userAgent: string;
-}
+export type { ClientInfo } from './bindings.js';
 
 /** Input of a login. */
 export interface CreateInput {
@@ -203,11 +203,13 @@ export class SessionService {
     return { hash: s.hash, rec, state: st.kind, idleDeadline: st.idleDeadline };
   }
 
-  private async liveSession(id: string): Promise<{ s: StoredSession; view: SessionView }> {
+  /** A live session for a call that takes its id, refused (BINDING_MISMATCH) when `client` does not match its bindings. */
+  private async liveSession(id: string, client: ClientInfo | undefined): Promise<{ s: StoredSession; view: SessionView }> {
     requireSessionId(id);
     const s = await this.lookup(hashSessionId(id));
     const view = s ? this.view(s, this.deps.clock.now()) : null;
     if (!s || !view) throw new SessionNotFoundError();
+    requireBinding(s.rec, id, client);
     return { s, view };
   }
 
@@ -234,10 +236,7 @@ export class SessionService {
       id = generateSessionId();
     }
     const hash = hashSessionId(id);
-    const binding: Binding = {
-      ipHash: input.bindIp ? bindingHash(id, 'ip', client.ip) : '',
-      userAgentHash: input.bindUserAgent ? bindingHash(id, 'ua', client.userAgent) : '',
-    };
+    const binding: Binding = bindingFor(client, !!input.bindIp, !!input.bindUserAgent);
     const rec = newSessionRecord({
       site: input.site,
       user: input.user,
@@ -296,14 +295,17 @@ export class SessionService {
   async validate(req: RequestIdentity | string): Promise<{ verdict: Verdict; view?: SessionView }> {
     const identity = typeof req === 'string' ? { sessionId: req } : req;
     const id = this.idOf(identity);
-    const presented: Binding = {
-      ipHash: identity.client?.ip ? bindingHash(id, 'ip', identity.client.ip) : '',
-      userAgentHash: identity.client?.userAgent ? bindingHash(id, 'ua', identity.client.userAgent) : '',
-    };
     const hash = hashSessionId(id);
     const s = await this.lookup(hash);
     if (!s) return { verdict: this.count('NOT_FOUND') };
-    if (s.rec.policy.hitMax > 0) return this.exact.run(hash, () => this.validateExact(hash, presented));
+    const present = (bound: Binding) => presentedBinding(bound, id, identity.client);
+    if (needsExactHit(s.rec)) return this.exact.run(hash, () => this.validateExact(hash, present));
+    return this.validateCoalesced(s, present(s.rec.binding));
+  }
+
+  /** Validate with the hit kept in memory and written behind (SPEC rule 15): the common case. */
+  private validateCoalesced(s: StoredSession, presented: Binding): { verdict: Verdict; view?: SessionView } {
+    const hash = s.hash;
     const now = this.deps.clock.now();
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
     const conn = this.connectionOf(s);
@@ -316,21 +318,34 @@ export class SessionService {
     return { verdict: this.count('VALID'), view: { hash, rec: next, state: 'ACTIVE', idleDeadline: idleDeadline(next, conn).at } };
   }
 
-  /** Validate under a hit maximum: every hit is written with a compare-and-swap, so the count is exact cluster-wide. */
-  private async validateExact(hash: string, presented: Binding): Promise<{ verdict: Verdict; view?: SessionView }> {
+  /**
+   * Validate under a hit maximum or in the single-request regime: every such hit is written with a
+   * compare-and-swap, so the count is exact cluster-wide (at most two writes per session without a maximum).
+   */
+  private async validateExact(hash: string, present: (bound: Binding) => Binding): Promise<{ verdict: Verdict; view?: SessionView }> {
     // Re-read under the lock: the previous holder may just have moved the record on.
     let s: StoredSession | null = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
     for (let i = 0; i < this.maxExact && s; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 2 * i))); // jitter breaks lockstep
+      // Another node wrote the second hit meanwhile: from here hits are coalesced again.
+      if (!needsExactHit(s.rec)) return this.validateCoalesced(s, present(s.rec.binding));
       const now = this.deps.clock.now();
-      const out = decideValidate(s.rec, now, this.connectionOf(s), presented);
+      const out = decideValidate(s.rec, now, this.connectionOf(s), present(s.rec.binding));
       if (out.endReason) {
         await this.endSession(s, out.endReason);
         return { verdict: this.count(out.verdict) };
       }
       if (out.verdict !== 'VALID' || !out.activity) return { verdict: this.count(out.verdict) };
       const next = { ...s.rec, ...out.activity };
-      const r: CasResult = await this.deps.store.update(s, next, this.deps.touches.ttlFor(next));
+      let r: CasResult;
+      try {
+        r = await this.deps.store.update(s, next, this.deps.touches.ttlFor(next));
+      } catch (err) {
+        // Without a hit maximum the exact write only sharpens the single-request timeout: when etcd
+        // refuses writes (no leader, over quota) the hit is coalesced as before rather than refused.
+        if (s.rec.policy.hitMax > 0 || !(err instanceof StoreUnavailableError || err instanceof StoreQuotaExceededError)) throw err;
+        return this.validateCoalesced(s, present(s.rec.binding));
+      }
       if (r.ok) {
         this.deps.cache.upsert(r.session);
         return { verdict: this.count('VALID'), view: this.view(r.session, now) ?? undefined };
@@ -343,13 +358,13 @@ export class SessionService {
   }
 
   /** Keeps a session alive without counting a hit, and marks the instance present (Heartbeat). */
-  async heartbeat(id: string, instanceId: string): Promise<Verdict> {
+  async heartbeat(id: string, instanceId: string, client?: ClientInfo): Promise<Verdict> {
     requireSessionId(id);
     requireName('instance_id', instanceId);
     const s = await this.lookup(hashSessionId(id));
     if (!s) return 'NOT_FOUND';
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
-    const out = decideHeartbeat(rec, this.deps.clock.now(), this.connectionOf(s));
+    const out = decideHeartbeat(rec, this.deps.clock.now(), this.connectionOf(s), presentedBinding(rec.binding, id, client));
     if (out.endReason) this.endInBackground(s, out.endReason);
     if (out.verdict === 'VALID' && out.activity) {
       this.deps.touches.record(s, out.activity);
@@ -359,15 +374,18 @@ export class SessionService {
   }
 
   /** Reads a session without touching it (GetSession). */
-  async get(id: string): Promise<SessionView> {
-    return (await this.liveSession(id)).view;
+  async get(id: string, client?: ClientInfo): Promise<SessionView> {
+    return (await this.liveSession(id, client)).view;
   }
 
   /** Logs out (EndSession): the session and its data are gone at once, cluster-wide. */
   async end(id: string): Promise<void> {
     requireSessionId(id);
-    const s = await this.lookup(hashSessionId(id));
-    if (!s || !(await this.endSession(s, 'LOGGED_OUT'))) throw new SessionNotFoundError();
+    const hash = hashSessionId(id);
+    const s = await this.lookup(hash);
+    if (s && (await this.endSession(s, 'LOGGED_OUT'))) return;
+    // Gone or changed meanwhile: a racing Reauthenticate may have moved it to a new id (revocation.ts).
+    if (!(await endLineage(this.lineage, hash, 'LOGGED_OUT', LOGOUT_FOLLOW_WINDOW_MS))) throw new SessionNotFoundError();
   }
 
   /** Ends a stored session for a reason (logout, revoke, expiry found on access). */
@@ -399,9 +417,9 @@ export class SessionService {
    * Re-authenticates (SPEC rule 3): same user, data kept, fresh absolute window, and a new id — the
    * old one stops working at once on every node (no session fixation).
    */
-  async reauthenticate(id: string, user: string): Promise<{ id: string; view: SessionView }> {
+  async reauthenticate(id: string, user: string, client?: ClientInfo): Promise<{ id: string; view: SessionView }> {
     requireName('user', user);
-    let { s } = await this.liveSession(id);
+    let { s } = await this.liveSession(id, client);
     if (s.rec.user !== user) throw new UserMismatchError();
     const newId = generateSessionId();
     const newHash = hashSessionId(newId);
@@ -413,6 +431,8 @@ export class SessionService {
         state: 'ACTIVE',
         lastAccessAt: now,
         absoluteDeadline: base.policy.absoluteMs > 0 ? now + base.policy.absoluteMs : 0,
+        // The bindings follow the session to its new id (the client was checked against them above).
+        binding: carriedBinding(base.binding, client),
       };
       const created = await this.deps.store.reauthenticate(s, newHash, next, this.deps.touches.ttlFor(next));
       if (created) {
@@ -434,9 +454,9 @@ export class SessionService {
    * Opens a connection (Attach, SPEC rule 6): publishes presence under the node lease and marks the
    * record attached. The returned detach() records when the last connection anywhere went.
    */
-  async attach(id: string, instanceId: string): Promise<Attachment> {
+  async attach(id: string, instanceId: string, client?: ClientInfo): Promise<Attachment> {
     requireName('instance_id', instanceId);
-    const { s } = await this.liveSession(id);
+    const { s } = await this.liveSession(id, client);
     const hash = s.hash;
     if (!(await this.deps.presence.attach(hash))) throw new SessionNotFoundError();
     await this.setConnectionLost(hash, 0);
@@ -480,26 +500,40 @@ export class SessionService {
   async revoke(refs: readonly string[]): Promise<number> {
     let n = 0;
     for (const hash of refs) {
-      const s = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
-      if (s && (await this.endSession(s, 'REVOKED'))) n++;
+      // Follows re-authentications to the session's current id, so a racing one cannot evade it.
+      if (await endLineage(this.lineage, hash, 'REVOKED')) n++;
     }
     return n;
   }
 
+  /** Ends every session of a user at a site (RevokeUserSessions); no racing login or re-authentication escapes. */
+  async revokeUser(site: string, user: string): Promise<number> {
+    const ended = await this.deps.store.revokeUser(site, user);
+    for (const e of ended) this.afterEnd(e.s, e.reason, true);
+    return ended.length;
+  }
+
+  /** What endLineage works with: the store and this service's end bookkeeping. */
+  private readonly lineage = {
+    store: (): SessionStore => this.deps.store,
+    end: (s: StoredSession, reason: EndReason): Promise<boolean> => this.endSession(s, reason),
+    now: (): number => this.deps.clock.now(),
+  };
+
   /** Reads one attribute (GetAttribute). */
-  async getAttribute(id: string, name: string): Promise<StoredAttribute> {
+  async getAttribute(id: string, name: string, client?: ClientInfo): Promise<StoredAttribute> {
     requireName('attribute name', name);
-    const { s } = await this.liveSession(id);
+    const { s } = await this.liveSession(id, client);
     const attr = await this.deps.store.getAttribute(s.hash, name);
     if (!attr) throw new AttributeNotFoundError(name);
     return attr;
   }
 
   /** Writes one attribute (SetAttribute); returns its new etag. */
-  async setAttribute(id: string, name: string, value: Uint8Array, cond: AttributeCondition): Promise<string> {
+  async setAttribute(id: string, name: string, value: Uint8Array, cond: AttributeCondition, client?: ClientInfo): Promise<string> {
     const { policy } = this.deps.config.current();
     requireAttribute(policy, name, value);
-    let { s } = await this.liveSession(id);
+    let { s } = await this.liveSession(id, client);
     const etag = generateEtag();
     for (let i = 0; i < this.maxCas; i++) {
       if (!s.rec.attributeNames.includes(name) && s.rec.attributeNames.length >= policy.attributeMaxCount) {
@@ -518,9 +552,9 @@ export class SessionService {
   }
 
   /** Deletes one attribute (DeleteAttribute). */
-  async deleteAttribute(id: string, name: string, cond: AttributeCondition): Promise<void> {
+  async deleteAttribute(id: string, name: string, cond: AttributeCondition, client?: ClientInfo): Promise<void> {
     requireName('attribute name', name);
-    let { s } = await this.liveSession(id);
+    let { s } = await this.liveSession(id, client);
     for (let i = 0; i < this.maxCas; i++) {
       if (!s.rec.attributeNames.includes(name)) throw new AttributeNotFoundError(name);
       const r = await this.deps.store.deleteAttribute(s, name, cond);

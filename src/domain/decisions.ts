@@ -65,6 +65,17 @@ export function idleDeadline(rec: SessionRecord, conn?: Connection): { at: numbe
   return { at: rec.lastAccessAt + p.idleMs + slack, reason: 'EXPIRED_IDLE' };
 }
 
+/**
+ * True while a hit must be counted exactly cluster-wide: under a hit maximum, or while the session is
+ * still in the single-request regime (fewer than 2 hits written) — behind a load balancer the first
+ * two hits may land on two nodes, and each alone would think it saw the only one (issue 10 item 5).
+ */
+export function needsExactHit(rec: SessionRecord): boolean {
+  const p = rec.policy;
+  if (p.hitMax > 0) return true;
+  return rec.hits < 2 && p.idleMs > 0 && p.singleRequestMs > 0 && p.singleRequestMs < p.idleMs;
+}
+
 /** Tells where a session stands at `now`. A deadline equal to `now` still counts as live. */
 export function standing(rec: SessionRecord, now: number, conn?: Connection): Standing {
   if (rec.state === 'ACTIVE' && rec.absoluteDeadline > 0 && now > rec.absoluteDeadline) {
@@ -111,10 +122,14 @@ export function bindingMatches(bound: Binding, presented: Binding | undefined): 
   return true;
 }
 
-/** Decides a heartbeat (SPEC rule 4): like a validate, but counts no hit and ignores the hit maximum. */
-export function decideHeartbeat(rec: SessionRecord, now: number, conn?: Connection): TouchOutcome {
+/**
+ * Decides a heartbeat (SPEC rule 4): like a validate, but counts no hit and ignores the hit maximum.
+ * Bindings are checked as on a validate, so a stolen bound ticket cannot be kept alive elsewhere.
+ */
+export function decideHeartbeat(rec: SessionRecord, now: number, conn?: Connection, presented?: Binding): TouchOutcome {
   const s = standing(rec, now, conn);
   if (s.kind === 'ENDED') return { verdict: 'EXPIRED', endReason: s.reason };
+  if (!bindingMatches(rec.binding, presented)) return { verdict: 'BINDING_MISMATCH' };
   if (s.kind === 'REAUTH_REQUIRED') return { verdict: 'REAUTH_REQUIRED' };
   return { verdict: 'VALID', activity: { lastAccessAt: Math.max(rec.lastAccessAt, now), hits: rec.hits } };
 }

@@ -287,3 +287,11 @@ export class SiteNotAllowedError extends SessionManagerError {
     super(`auth: caller ${caller} may not act on site ${JSON.stringify(site)}`, { caller, site });
   }
 }
+
+/** A request whose client (IP address, user agent) does not match the session's bindings (SPEC rule 13). */
+export class BindingMismatchError extends SessionManagerError {
+  readonly reason = 'BINDING_MISMATCH';
+  constructor() {
+    super('session: the request comes from another client than the session is bound to');
+  }
+}

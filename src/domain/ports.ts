@@ -80,6 +80,13 @@ export interface SessionStore {
   endFenced(items: readonly EndItem[], fence: Fence): Promise<FencedResult>;
   /** Moves a session to a new id (re-authentication); null when the old session changed meanwhile. */
   reauthenticate(old: StoredSession, newHash: string, next: SessionRecord, ttlMs: number): Promise<StoredSession | null>;
+  /**
+   * Ends every session of a user at a site as REVOKED so that no racing login or re-authentication
+   * escapes (each fails or is caught by a later round); returns the sessions ended.
+   */
+  revokeUser(site: string, user: string): Promise<EndItem[]>;
+  /** Linearizable read of a session and, when it was re-authenticated, its successor's hash. */
+  getOrSuccessor(hash: string): Promise<{ session: StoredSession | null; successor: string | null; successorAt: number }>;
   /** Hashes of a user's sessions at a site, from the user index. */
   userSessions(site: string, user: string): Promise<string[]>;
   getAttribute(hash: string, name: string): Promise<StoredAttribute | null>;

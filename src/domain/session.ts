@@ -45,6 +45,8 @@ export interface SessionRecord {
 export interface Binding {
   readonly ipHash: string;
   readonly userAgentHash: string;
+  /** Random salt of both hashes, kept across re-authentication; absent/'' = previous format, salted with the session id. */
+  readonly salt?: string;
 }
 
 /** Activity: the part of a record that touches change. */

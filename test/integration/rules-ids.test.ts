@@ -69,7 +69,7 @@ describe('rule 13: session ids, CLIENT_ADDRESS mode and bindings', function () {
     assert.equal((await b.api.validate({ sessionId, client: { ...client, ip: '198.51.100.7' } })).verdict, Verdict.VERDICT_BINDING_MISMATCH);
     assert.equal((await b.api.validate({ sessionId, client: { ...client, userAgent: 'curl/8' } })).verdict, Verdict.VERDICT_BINDING_MISMATCH);
     assert.equal((await b.api.validate({ sessionId })).verdict, Verdict.VERDICT_BINDING_MISMATCH, 'a bound value must be presented');
-    const s = await b.api.get({ sessionId }); // hits are counted where served (exact only under a hit maximum)
+    const s = await b.api.get({ sessionId, client }); // a bound session's every call presents its client
     assert.equal(s.session?.hitCount, 1);
     const ipOnly = await a.api.create({ ...base, user: 'ip-only', bindIp: true, client });
     assert.equal((await a.api.validate({ sessionId: ipOnly.sessionId, client: { ...client, userAgent: 'other' } })).verdict, Verdict.VERDICT_VALID);

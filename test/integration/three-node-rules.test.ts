@@ -68,12 +68,12 @@ describe('SPEC rules on a three-node cluster over a three-member etcd', function
     const { sessionId } = await login('r15', ClientType.CLIENT_TYPE_MOBILE); // 60 min idle → 60 s granularity
     const key = `/sm-test/s/${hashSessionId(sessionId)}`;
     await nodes[0]!.api.validate({ sessionId });
-    await nodes[0]!.api.validate({ sessionId }); // leaves the single-request regime: one write
+    await nodes[0]!.api.validate({ sessionId }); // hits 0 → 1 → 2 are compare-and-swapped: two writes
     const c = etcd.client();
     const version = async () => Number((await c.get(key).exec()).kvs[0]!.version);
-    await eventually(async () => (await version()) === 2);
+    await eventually(async () => (await version()) === 3);
     for (let i = 0; i < 300; i++) await nodes[i % 3]!.api.validate({ sessionId });
-    assert.equal(await version(), 2, 'no further write within the granularity');
+    assert.equal(await version(), 3, 'no further write within the granularity');
     c.close();
   });
 

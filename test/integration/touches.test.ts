@@ -52,8 +52,8 @@ describe('rule 15: coalesced touches; rule 11: exact hit counting', function () 
       const r = await (i % 2 ? a : b).api.validate({ sessionId });
       assert.equal(r.verdict, Verdict.VERDICT_VALID);
     }
-    // Only the leave-the-single-request-regime write (hits 1 → 2) may have happened.
-    await eventually(async () => (await versionOf(hash)) === 2, { what: 'the one transition write' });
+    // Only the exact single-request transitions (hits 0 → 1 → 2, compare-and-swapped) may have happened.
+    await eventually(async () => (await versionOf(hash)) === 3, { what: 'the two transition writes' });
     const rev = await modRevision(hash);
     for (let i = 0; i < 200; i++) await (i % 2 ? a : b).api.validate({ sessionId });
     assert.equal(await modRevision(hash), rev, 'no write within the granularity');

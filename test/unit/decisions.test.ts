@@ -7,6 +7,7 @@ import {
   decideValidate,
   idleDeadline,
   mustPersist,
+  needsExactHit,
   standing,
   withActivity,
 } from '../../src/domain/decisions.js';
@@ -265,4 +266,20 @@ describe('lease backstop', () => {
     // A connection-bound session with an absolute timeout ends a re-auth window after that deadline.
     assert.equal(backstopTtlMs(session(clock, 'desktop'), clock.now()), 1440 * MIN + 30 * MIN + 60_000);
   });
+});
+
+describe('issue 10 item 5: which hits are counted exactly cluster-wide', () => {
+  const clock = new FakeClock();
+  const table: Array<[string, ClientType, string, number, boolean]> = [
+    ['web, no hit yet: the 0 → 1 transition', 'web', '', 0, true],
+    ['web, one hit: the 1 → 2 transition', 'web', '', 1, true],
+    ['web, two hits: coalesced from here', 'web', '', 2, false],
+    ['single-request timeout off', 'web', 'session.timeout.single-request=0', 0, false],
+    ['single-request not shorter than idle', 'api', 'session.timeout.api=2m\nsession.timeout.single-request=5m', 0, false],
+    ['connection-bound: no single-request rule', 'desktop', '', 0, false],
+    ['hit maximum: always exact', 'web', 'session.hit-max=10', 5, true],
+  ];
+  for (const [name, type, config, hits, want] of table) {
+    it(name, () => assert.equal(needsExactHit({ ...session(clock, type, config), hits }), want));
+  }
 });

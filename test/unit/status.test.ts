@@ -39,6 +39,7 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.CallerCredentialInvalidError('x'),
     new errors.MethodNotAllowedError('c', 'm', 'login'),
     new errors.SiteNotAllowedError('c', 's'),
+    new errors.BindingMismatchError(),
   ];
   it('covers every error class', () => {
     const exported = Object.values(errors).filter(

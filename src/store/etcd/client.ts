@@ -87,6 +87,11 @@ function openLeaderWatch(client: Etcd3): Promise<IDuplexStream<IWatchRequest, IW
   });
 }
 
+/** Whether an etcd error counts against its member's circuit breaker: etcd3's recoverable errors, except the space quota. */
+function memberFailure(err: Error): boolean {
+  return isRecoverableError(err) && !/database space exceeded/i.test(err.message);
+}
+
 /**
  * EtcdGateway is the one door to etcd: raw KV, lease and watch RPCs with deadlines, a circuit
  * breaker per member, no hidden retries (callers decide what to retry), and errors translated to the
@@ -111,7 +116,9 @@ export class EtcdGateway {
       // member that came back is used again within a second. No global retries: they would repeat
       // non-idempotent writes; callers decide what to retry.
       faultHandling: {
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
+        // A write refused over the space quota says nothing about the member (etcd3 counts it, as a
+        // RESOURCE_EXHAUSTED): two of them in a row would otherwise fail every read for a second.
+        host: () => circuitBreaker(handleWhen(memberFailure), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),
         global: noop,
       },
       grpcOptions: {

@@ -42,6 +42,7 @@ export function encodeSession(rec: SessionRecord): Uint8Array {
     connectionLostMs: rec.connectionLostAt,
     boundIpHash: rec.binding.ipHash,
     boundUserAgentHash: rec.binding.userAgentHash,
+    bindingSalt: rec.binding.salt ?? '',
   }).finish();
 }
 
@@ -79,7 +80,8 @@ export function decodeSession(bytes: Uint8Array): SessionRecord {
     },
     attributeNames: m.attributeNames,
     connectionLostAt: m.connectionLostMs,
-    binding: { ipHash: m.boundIpHash, userAgentHash: m.boundUserAgentHash },
+    // A record without a salt is of the previous format: its hashes are salted with the session id.
+    binding: { ipHash: m.boundIpHash, userAgentHash: m.boundUserAgentHash, ...(m.bindingSalt ? { salt: m.bindingSalt } : {}) },
   };
 }
 

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Keys lays out the keyspace under one prefix. Sessions are keyed by the hash of their id, never the
  * id itself; site and user names are URI-encoded so a `/` in them cannot forge another key.
@@ -9,6 +11,10 @@
  *   <prefix>n/<node>                 node registration (under the node lease)
  *   <prefix>e/<id>                   lifecycle event (under a retention lease)
  *   <prefix>m/last-create            touched by every login; guards the cluster-wide session cap
+ *   <prefix>r/<sha256(site, user)>   revocation marker: rewritten by RevokeUserSessions, compared by
+ *                                    re-authentications and rule-checked logins (short lease)
+ *   <prefix>f/<hash>                 forward pointer of a re-authenticated session to its successor's
+ *                                    hash (under the event retention lease)
  *   <prefix>election/scavenger/...   scavenger election (etcd3 Election)
  */
 export class Keys {
@@ -104,6 +110,16 @@ export class Keys {
 
   event(id: string): string {
     return `${this.prefix}e/${id}`;
+  }
+
+  /** The revocation marker of a user at a site; the names are hashed so the key shows neither. */
+  revocation(site: string, user: string): string {
+    return `${this.prefix}r/${createHash('sha256').update(`${encodeURIComponent(site)}/${encodeURIComponent(user)}`).digest('base64url')}`;
+  }
+
+  /** The forward pointer from a re-authenticated session's hash to its successor's. */
+  successor(hash: string): string {
+    return `${this.prefix}f/${hash}`;
   }
 
   lastCreate(): string {

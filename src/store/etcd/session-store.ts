@@ -37,6 +37,7 @@ import {
 import { LeaseGoneError } from './errors.js';
 import { prefixEnd, type Keys } from './keys.js';
 import { TxnBatcher } from './txn-batcher.js';
+import { notRevokedSince, revokeUserSessions } from './revocation.js';
 import type { LeaseBuckets } from './lease-buckets.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -205,6 +206,8 @@ export class EtcdSessionStore implements SessionStore {
         // No login of this user got in since the snapshot (index keys are only ever created by logins).
         { key: b(indexPrefix), range_end: prefixEnd(indexPrefix), target: 'Create', result: 'Less', create_revision: rev + 1 },
         { key: b(this.keys.session(req.hash)), target: 'Create', result: 'Equal', create_revision: 0 },
+        // No RevokeUserSessions of this user since the snapshot.
+        notRevokedSince(this.keys, rec.site, rec.user, rev),
       ];
       if (req.maxSessions > 0) compare.push({ key: b(this.keys.lastCreate()), target: 'Mod', result: 'Equal', mod_revision: lastCreateMod });
       const ops: IRequestOp[] = [];
@@ -313,10 +316,14 @@ export class EtcdSessionStore implements SessionStore {
             // No attribute changed since they were copied.
             { key: b(attrsPrefix), range_end: prefixEnd(attrsPrefix), target: 'Mod', result: 'Less', mod_revision: rev + 1 },
             { key: b(this.keys.session(newHash)), target: 'Create', result: 'Equal', create_revision: 0 },
+            // No RevokeUserSessions of this user since the read: a revoke must not be escaped.
+            notRevokedSince(this.keys, old.rec.site, old.rec.user, rev),
           ],
           success: [
             ...endOps,
             ...this.createOps(newHash, rec, attrs, etags, lease),
+            // A revoke or logout that still names the old session follows this to the new one.
+            { request_put: { key: b(this.keys.successor(old.hash)), value: b(`${newHash} ${rec.lastAccessAt}`), lease: await this.leases.leaseFor(this.options.eventRetentionMs(), 1) } },
             await this.eventOp({
               type: 'REAUTHENTICATED',
               site: rec.site,
@@ -334,6 +341,32 @@ export class EtcdSessionStore implements SessionStore {
       const rev2 = Number(r.header.revision);
       return { hash: newHash, rec, modRevision: rev2, createRevision: rev2, lease };
     });
+  }
+
+  async revokeUser(site: string, user: string): Promise<EndItem[]> {
+    return revokeUserSessions(
+      {
+        etcd: this.etcd,
+        keys: this.keys,
+        leases: this.leases,
+        endOps: (s, r) => this.endOps(s, r),
+        ...(this.options.onEventLost ? { onEventLost: this.options.onEventLost } : {}),
+      },
+      site,
+      user,
+    );
+  }
+
+  async getOrSuccessor(hash: string): Promise<{ session: StoredSession | null; successor: string | null; successorAt: number }> {
+    const r = await this.etcd.txn(
+      { compare: [], success: [{ request_range: { key: b(this.keys.session(hash)) } }, { request_range: { key: b(this.keys.successor(hash)) } }], failure: [] },
+      's',
+    );
+    const kv = r.responses[0]!.response_range.kvs[0];
+    const next = r.responses[1]!.response_range.kvs[0];
+    // The pointer's value is `<new hash>` or `<new hash> <wall ms when written>`.
+    const [successor, at] = next ? next.value.toString().split(' ') : [];
+    return { session: kv ? storedFromKv(hash, kv) : null, successor: successor || null, successorAt: Number(at ?? 0) || 0 };
   }
 
   async userSessions(site: string, user: string): Promise<string[]> {

@@ -1,11 +1,12 @@
 import type { handleUnaryCall, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
-import type { SessionService } from '../../app/session-service.js';
+import type { ClientInfo, SessionService } from '../../app/session-service.js';
 import type { Caller } from '../../auth/caller-auth.js';
 import { withCaller } from '../../auth/caller-context.js';
 import type { SessionCache } from '../../cache/session-cache.js';
 import {
   AttachResponse_Kind,
   type AttachRequest,
+  type ClientInfo as ClientInfoPb,
   type AttachResponse,
   type SessionServiceServer,
 } from '../../gen/sessionmanager/v1/session_service.js';
@@ -14,6 +15,11 @@ import { clientTypeFromPb, idModeFromPb, sessionToPb, verdictToPb } from './conv
 import { requireDecoded } from './safe-decode.js';
 import { toServiceError } from './status.js';
 import type { StreamRegistry } from './streams.js';
+
+/** The caller-reported end-user connection of a request, checked against the session's bindings. */
+function clientOf(c: ClientInfoPb | undefined): ClientInfo | undefined {
+  return c ? { ip: c.ip, userAgent: c.userAgent } : undefined;
+}
 
 /** Observes each finished call (telemetry): method, gRPC code (0 = OK), duration, error reason. */
 export type CallObserver = (method: string, code: number, durationMs: number, reason: string | undefined) => void;
@@ -106,14 +112,14 @@ export function sessionHandlers(
         sessionId: req.sessionId,
         idMode: idModeFromPb(req.idMode),
         site: req.site,
-        ...(req.client ? { client: { ip: req.client.ip, userAgent: req.client.userAgent } } : {}),
+        ...(req.client ? { client: clientOf(req.client)! } : {}),
       };
       if (identity.idMode === 'CLIENT_ADDRESS' && caller.sites !== '*') access.checkSite(caller, req.site);
       if (caller.sites !== '*') await access.checkSessionSite(caller, () => svc.siteOf(identity));
       const r = await svc.validate(identity);
       return { verdict: verdictToPb(r.verdict), session: r.view ? sessionToPb(r.view) : undefined };
     }),
-    heartbeat: bySession('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId)) })),
+    heartbeat: bySession('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId, clientOf(req.client))) })),
     endSession: u('EndSession', async (req, caller) => {
       const site = await svc.siteOf(req.sessionId);
       if (site !== undefined) access.checkSite(caller, site);
@@ -121,20 +127,20 @@ export function sessionHandlers(
       access.audit(caller, 'logout', { site: site ?? '' });
       return {};
     }),
-    getSession: bySession('GetSession', async (req) => ({ session: sessionToPb(await svc.get(req.sessionId)) })),
+    getSession: bySession('GetSession', async (req) => ({ session: sessionToPb(await svc.get(req.sessionId, clientOf(req.client))) })),
     getAttribute: bySession('GetAttribute', async (req) => {
-      const a = await svc.getAttribute(req.sessionId, req.name);
+      const a = await svc.getAttribute(req.sessionId, req.name, clientOf(req.client));
       return { attribute: { name: req.name, value: Buffer.from(a.value), etag: a.etag } };
     }),
     setAttribute: bySession('SetAttribute', async (req) => ({
-      etag: await svc.setAttribute(req.sessionId, req.name, req.value, { etag: req.etag, createOnly: req.createOnly }),
+      etag: await svc.setAttribute(req.sessionId, req.name, req.value, { etag: req.etag, createOnly: req.createOnly }, clientOf(req.client)),
     })),
     deleteAttribute: bySession('DeleteAttribute', async (req) => {
-      await svc.deleteAttribute(req.sessionId, req.name, { etag: req.etag });
+      await svc.deleteAttribute(req.sessionId, req.name, { etag: req.etag }, clientOf(req.client));
       return {};
     }),
     reauthenticate: bySession('Reauthenticate', async (req, caller) => {
-      const r = await withCaller(caller.name, () => svc.reauthenticate(req.sessionId, req.user));
+      const r = await withCaller(caller.name, () => svc.reauthenticate(req.sessionId, req.user, clientOf(req.client)));
       access.audit(caller, 'reauthenticated', { site: r.view.rec.site, user: req.user, sessionRef: r.view.hash });
       return { sessionId: r.id, session: sessionToPb(r.view) };
     }),
@@ -155,7 +161,7 @@ export function sessionHandlers(
         fail(err);
         return;
       }
-      access.checkSessionSite(caller, () => svc.siteOf(call.request.sessionId)).then(() => svc.attach(call.request.sessionId, call.request.instanceId)).then(
+      access.checkSessionSite(caller, () => svc.siteOf(call.request.sessionId)).then(() => svc.attach(call.request.sessionId, call.request.instanceId, clientOf(call.request.client))).then(
         (att) => {
           let set = attached.get(att.hash);
           if (!set) attached.set(att.hash, (set = new Set()));

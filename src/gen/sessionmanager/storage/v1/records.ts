@@ -44,10 +44,19 @@ export interface SessionRecord {
   attributeNames: string[];
   /** Connection-bound sessions: when the last connection was seen to go (0 = attached now). */
   connectionLostMs: number;
-  /** SHA-256 of (session id, bound IP); empty when not bound. The id salts it, so it cannot be reversed. */
+  /**
+   * SHA-256 of (binding_salt, bound IP); empty when not bound. Records without binding_salt (written
+   * before it existed) hash (session id, bound IP) instead.
+   */
   boundIpHash: string;
-  /** SHA-256 of (session id, bound user agent); empty when not bound. */
+  /** SHA-256 of (binding_salt, bound user agent); empty when not bound. Same fallback as above. */
   boundUserAgentHash: string;
+  /**
+   * Random salt of the binding hashes, kept across re-authentication so the bindings follow the session
+   * to its new id; empty for unbound sessions and for records of the previous format (id-salted).
+   * Adding it did not change `version`: replicas of the previous release still read these records.
+   */
+  bindingSalt: string;
 }
 
 /**
@@ -294,6 +303,7 @@ function createBaseSessionRecord(): SessionRecord {
     connectionLostMs: 0,
     boundIpHash: "",
     boundUserAgentHash: "",
+    bindingSalt: "",
   };
 }
 
@@ -343,6 +353,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     }
     if (message.boundUserAgentHash !== "") {
       writer.uint32(122).string(message.boundUserAgentHash);
+    }
+    if (message.bindingSalt !== "") {
+      writer.uint32(130).string(message.bindingSalt);
     }
     return writer;
   },
@@ -480,6 +493,14 @@ export const SessionRecord: MessageFns<SessionRecord> = {
             message.boundUserAgentHash = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.bindingSalt = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -549,6 +570,11 @@ export const SessionRecord: MessageFns<SessionRecord> = {
         : isSet(object.bound_user_agent_hash)
         ? globalThis.String(object.bound_user_agent_hash)
         : "",
+      bindingSalt: isSet(object.bindingSalt)
+        ? globalThis.String(object.bindingSalt)
+        : isSet(object.binding_salt)
+        ? globalThis.String(object.binding_salt)
+        : "",
     };
   },
 
@@ -599,6 +625,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     if (message.boundUserAgentHash !== "") {
       obj.boundUserAgentHash = message.boundUserAgentHash;
     }
+    if (message.bindingSalt !== "") {
+      obj.bindingSalt = message.bindingSalt;
+    }
     return obj;
   },
 
@@ -624,6 +653,7 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     message.connectionLostMs = object.connectionLostMs ?? 0;
     message.boundIpHash = object.boundIpHash ?? "";
     message.boundUserAgentHash = object.boundUserAgentHash ?? "";
+    message.bindingSalt = object.bindingSalt ?? "";
     return message;
   },
 };

@@ -165,7 +165,11 @@ export interface CreateSessionRequest {
   client?:
     | ClientInfo
     | undefined;
-  /** Refuse (BINDING_MISMATCH) requests from another IP address than client.ip. */
+  /**
+   * Refuse (BINDING_MISMATCH) requests from another IP address than client.ip. Every call that takes
+   * the session id then needs `client` (Validate, Heartbeat, GetSession, the attribute calls, Attach,
+   * Reauthenticate); EndSession does not, so a logout always works.
+   */
   bindIp: boolean;
   /** Refuse (BINDING_MISMATCH) requests from another user agent than client.user_agent. */
   bindUserAgent: boolean;
@@ -203,6 +207,8 @@ export interface ValidateSessionResponse {
 export interface HeartbeatRequest {
   sessionId: string;
   instanceId: string;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** HeartbeatResponse holds the verdict of the session after the heartbeat. */
@@ -222,6 +228,8 @@ export interface EndSessionResponse {
 /** GetSessionRequest reads a session. */
 export interface GetSessionRequest {
   sessionId: string;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** GetSessionResponse holds the session. */
@@ -233,6 +241,8 @@ export interface GetSessionResponse {
 export interface GetAttributeRequest {
   sessionId: string;
   name: string;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** GetAttributeResponse holds the attribute with its etag. */
@@ -249,6 +259,8 @@ export interface SetAttributeRequest {
   etag: string;
   /** When true, the write succeeds only if the attribute does not exist yet (else ABORTED). */
   createOnly: boolean;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** SetAttributeResponse holds the new etag. */
@@ -262,6 +274,8 @@ export interface DeleteAttributeRequest {
   name: string;
   /** When set, the delete succeeds only if the attribute's current etag equals it (else ABORTED). */
   etag: string;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** DeleteAttributeResponse is empty. */
@@ -273,6 +287,8 @@ export interface ReauthenticateRequest {
   sessionId: string;
   /** Must equal the session's user. */
   user: string;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** ReauthenticateResponse carries the new secret id; the old one no longer works. */
@@ -285,6 +301,8 @@ export interface ReauthenticateResponse {
 export interface AttachRequest {
   sessionId: string;
   instanceId: string;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** AttachResponse is one message on an Attach stream. */
@@ -1070,7 +1088,7 @@ export const ValidateSessionResponse: MessageFns<ValidateSessionResponse> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { sessionId: "", instanceId: "" };
+  return { sessionId: "", instanceId: "", client: undefined };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -1080,6 +1098,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.instanceId !== "") {
       writer.uint32(18).string(message.instanceId);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1113,6 +1134,14 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.instanceId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1137,6 +1166,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
         : isSet(object.instance_id)
         ? globalThis.String(object.instance_id)
         : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -1148,6 +1178,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.instanceId !== "") {
       obj.instanceId = message.instanceId;
     }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
     return obj;
   },
 
@@ -1158,6 +1191,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     const message = createBaseHeartbeatRequest();
     message.sessionId = object.sessionId ?? "";
     message.instanceId = object.instanceId ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
@@ -1355,13 +1391,16 @@ export const EndSessionResponse: MessageFns<EndSessionResponse> = {
 };
 
 function createBaseGetSessionRequest(): GetSessionRequest {
-  return { sessionId: "" };
+  return { sessionId: "", client: undefined };
 }
 
 export const GetSessionRequest: MessageFns<GetSessionRequest> = {
   encode(message: GetSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== "") {
       writer.uint32(10).string(message.sessionId);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1387,6 +1426,14 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
             message.sessionId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1406,6 +1453,7 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -1413,6 +1461,9 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
     const obj: any = {};
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
+    }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
     }
     return obj;
   },
@@ -1423,6 +1474,9 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetSessionRequest>, I>>(object: I): GetSessionRequest {
     const message = createBaseGetSessionRequest();
     message.sessionId = object.sessionId ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
@@ -1497,7 +1551,7 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
 };
 
 function createBaseGetAttributeRequest(): GetAttributeRequest {
-  return { sessionId: "", name: "" };
+  return { sessionId: "", name: "", client: undefined };
 }
 
 export const GetAttributeRequest: MessageFns<GetAttributeRequest> = {
@@ -1507,6 +1561,9 @@ export const GetAttributeRequest: MessageFns<GetAttributeRequest> = {
     }
     if (message.name !== "") {
       writer.uint32(18).string(message.name);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1540,6 +1597,14 @@ export const GetAttributeRequest: MessageFns<GetAttributeRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1560,6 +1625,7 @@ export const GetAttributeRequest: MessageFns<GetAttributeRequest> = {
         ? globalThis.String(object.session_id)
         : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -1571,6 +1637,9 @@ export const GetAttributeRequest: MessageFns<GetAttributeRequest> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
     return obj;
   },
 
@@ -1581,6 +1650,9 @@ export const GetAttributeRequest: MessageFns<GetAttributeRequest> = {
     const message = createBaseGetAttributeRequest();
     message.sessionId = object.sessionId ?? "";
     message.name = object.name ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
@@ -1655,7 +1727,7 @@ export const GetAttributeResponse: MessageFns<GetAttributeResponse> = {
 };
 
 function createBaseSetAttributeRequest(): SetAttributeRequest {
-  return { sessionId: "", name: "", value: Buffer.alloc(0), etag: "", createOnly: false };
+  return { sessionId: "", name: "", value: Buffer.alloc(0), etag: "", createOnly: false, client: undefined };
 }
 
 export const SetAttributeRequest: MessageFns<SetAttributeRequest> = {
@@ -1674,6 +1746,9 @@ export const SetAttributeRequest: MessageFns<SetAttributeRequest> = {
     }
     if (message.createOnly !== false) {
       writer.uint32(40).bool(message.createOnly);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1731,6 +1806,14 @@ export const SetAttributeRequest: MessageFns<SetAttributeRequest> = {
             message.createOnly = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1758,6 +1841,7 @@ export const SetAttributeRequest: MessageFns<SetAttributeRequest> = {
         : isSet(object.create_only)
         ? globalThis.Boolean(object.create_only)
         : false,
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -1778,6 +1862,9 @@ export const SetAttributeRequest: MessageFns<SetAttributeRequest> = {
     if (message.createOnly !== false) {
       obj.createOnly = message.createOnly;
     }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
     return obj;
   },
 
@@ -1791,6 +1878,9 @@ export const SetAttributeRequest: MessageFns<SetAttributeRequest> = {
     message.value = object.value ?? Buffer.alloc(0);
     message.etag = object.etag ?? "";
     message.createOnly = object.createOnly ?? false;
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
@@ -1863,7 +1953,7 @@ export const SetAttributeResponse: MessageFns<SetAttributeResponse> = {
 };
 
 function createBaseDeleteAttributeRequest(): DeleteAttributeRequest {
-  return { sessionId: "", name: "", etag: "" };
+  return { sessionId: "", name: "", etag: "", client: undefined };
 }
 
 export const DeleteAttributeRequest: MessageFns<DeleteAttributeRequest> = {
@@ -1876,6 +1966,9 @@ export const DeleteAttributeRequest: MessageFns<DeleteAttributeRequest> = {
     }
     if (message.etag !== "") {
       writer.uint32(26).string(message.etag);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1917,6 +2010,14 @@ export const DeleteAttributeRequest: MessageFns<DeleteAttributeRequest> = {
             message.etag = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1938,6 +2039,7 @@ export const DeleteAttributeRequest: MessageFns<DeleteAttributeRequest> = {
         : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -1952,6 +2054,9 @@ export const DeleteAttributeRequest: MessageFns<DeleteAttributeRequest> = {
     if (message.etag !== "") {
       obj.etag = message.etag;
     }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
     return obj;
   },
 
@@ -1963,6 +2068,9 @@ export const DeleteAttributeRequest: MessageFns<DeleteAttributeRequest> = {
     message.sessionId = object.sessionId ?? "";
     message.name = object.name ?? "";
     message.etag = object.etag ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
@@ -2020,7 +2128,7 @@ export const DeleteAttributeResponse: MessageFns<DeleteAttributeResponse> = {
 };
 
 function createBaseReauthenticateRequest(): ReauthenticateRequest {
-  return { sessionId: "", user: "" };
+  return { sessionId: "", user: "", client: undefined };
 }
 
 export const ReauthenticateRequest: MessageFns<ReauthenticateRequest> = {
@@ -2030,6 +2138,9 @@ export const ReauthenticateRequest: MessageFns<ReauthenticateRequest> = {
     }
     if (message.user !== "") {
       writer.uint32(18).string(message.user);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2063,6 +2174,14 @@ export const ReauthenticateRequest: MessageFns<ReauthenticateRequest> = {
             message.user = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2083,6 +2202,7 @@ export const ReauthenticateRequest: MessageFns<ReauthenticateRequest> = {
         ? globalThis.String(object.session_id)
         : "",
       user: isSet(object.user) ? globalThis.String(object.user) : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -2094,6 +2214,9 @@ export const ReauthenticateRequest: MessageFns<ReauthenticateRequest> = {
     if (message.user !== "") {
       obj.user = message.user;
     }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
     return obj;
   },
 
@@ -2104,6 +2227,9 @@ export const ReauthenticateRequest: MessageFns<ReauthenticateRequest> = {
     const message = createBaseReauthenticateRequest();
     message.sessionId = object.sessionId ?? "";
     message.user = object.user ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
@@ -2200,7 +2326,7 @@ export const ReauthenticateResponse: MessageFns<ReauthenticateResponse> = {
 };
 
 function createBaseAttachRequest(): AttachRequest {
-  return { sessionId: "", instanceId: "" };
+  return { sessionId: "", instanceId: "", client: undefined };
 }
 
 export const AttachRequest: MessageFns<AttachRequest> = {
@@ -2210,6 +2336,9 @@ export const AttachRequest: MessageFns<AttachRequest> = {
     }
     if (message.instanceId !== "") {
       writer.uint32(18).string(message.instanceId);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2243,6 +2372,14 @@ export const AttachRequest: MessageFns<AttachRequest> = {
             message.instanceId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2267,6 +2404,7 @@ export const AttachRequest: MessageFns<AttachRequest> = {
         : isSet(object.instance_id)
         ? globalThis.String(object.instance_id)
         : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -2278,6 +2416,9 @@ export const AttachRequest: MessageFns<AttachRequest> = {
     if (message.instanceId !== "") {
       obj.instanceId = message.instanceId;
     }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
     return obj;
   },
 
@@ -2288,6 +2429,9 @@ export const AttachRequest: MessageFns<AttachRequest> = {
     const message = createBaseAttachRequest();
     message.sessionId = object.sessionId ?? "";
     message.instanceId = object.instanceId ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
