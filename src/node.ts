@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { AdminService } from './app/admin-service.js';
+import { ClockOffset } from './app/clock-offset.js';
+import { ClockSamplingChannel } from './app/clock-sampling-channel.js';
 import { EventReader } from './app/event-reader.js';
 import { NodeEvents } from './app/node-events.js';
 import { NodeRegistry } from './app/node-registry.js';
@@ -16,7 +18,7 @@ import { SessionChannel } from './cache/session-channel.js';
 import { WatchFeed } from './cache/watch-feed.js';
 import type { ConfigSource } from './config/loader.js';
 import type { Clock } from './domain/clock.js';
-import { NotServingError } from './domain/errors.js';
+import { ClockSkewError, NotServingError } from './domain/errors.js';
 import { HealthService as HealthServiceDefinition } from './gen/grpc/health/v1/health.js';
 import { AdminServiceService } from './gen/sessionmanager/v1/admin_service.js';
 import { SessionServiceService } from './gen/sessionmanager/v1/session_service.js';
@@ -90,6 +92,12 @@ export interface SessionNodeOptions {
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   /** Client-certificate identities (CN or SAN) allowed to call the AdminService over mTLS. */
   adminIdentities?: readonly string[];
+  /** Server keepalive: ping a quiet client after this long (ms). Default 10 000 (GrpcServer). */
+  keepaliveTimeMs?: number;
+  /** Server keepalive: drop the connection when the ping is not answered within this (ms). Default 10 000. */
+  keepaliveTimeoutMs?: number;
+  /** How often this node publishes its wall time for clock-offset measurement (ms). Default 3000. */
+  clockPublishIntervalMs?: number;
 }
 
 /** Health name for liveness: the process is up. */
@@ -114,6 +122,8 @@ export class SessionNode {
   readonly touches: TouchWriter;
   readonly presence: PresenceTracker;
   readonly registry: NodeRegistry;
+  /** This node's measured wall-clock offset from the other nodes (cluster.max-clock-skew). */
+  readonly clockOffset: ClockOffset;
   readonly elector: Elector;
   readonly scavenger: Scavenger;
   readonly service: SessionService;
@@ -126,6 +136,7 @@ export class SessionNode {
   private readonly clock: Clock;
   private readonly log: Logger;
   private healthTimer: NodeJS.Timeout | undefined;
+  private clockOk = true;
   private unsubscribeConfig: () => void = () => {};
 
   constructor(private readonly options: SessionNodeOptions) {
@@ -140,8 +151,11 @@ export class SessionNode {
     this.keys = new Keys(options.prefix ?? '/session-manager/');
     this.presenceMirror = new PresenceChannel(this.keys, this.clock);
     this.nodeMirror = new NodeChannel(this.keys.nodes());
+    const clockPublishMs = options.clockPublishIntervalMs ?? 3000;
+    this.clockOffset = new ClockOffset(this.clock, { boundMs: () => policy().maxClockSkewMs, peerTimeoutMs: 3 * (clockPublishMs || 3000) });
     const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
-    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], { maxStalenessMs: () => policy().cacheMaxStalenessMs });
+    const nodeSamples = new ClockSamplingChannel(this.nodeMirror, this.clockOffset, this.keys.node(options.nodeId));
+    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, nodeSamples], { maxStalenessMs: () => policy().cacheMaxStalenessMs });
     const leases = new LeaseBuckets(this.etcd, this.clock);
     const store = new EtcdSessionStore(this.etcd, this.keys, leases, {
       eventRetentionMs: () => policy().eventsRetentionMs,
@@ -149,12 +163,14 @@ export class SessionNode {
       onEventLost: (reason) => this.log.warn({ reason }, 'etcd over quota: session ended without its lifecycle event'),
     });
     const presenceStore = new PresenceStore(this.etcd, this.keys, options.nodeId);
-    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs, events: this.events });
+    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs + policy().maxClockSkewMs, events: this.events });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
     this.registry = new NodeRegistry(this.etcd, this.keys, {
       nodeId: options.nodeId,
       startTime: this.clock.now(),
       configVersion: () => config.current().version,
+      clock: this.clock,
+      publishIntervalMs: clockPublishMs,
       ...(options.nodeLeaseTtlSeconds ? { ttlSeconds: options.nodeLeaseTtlSeconds } : {}),
     });
     this.presence = new PresenceTracker(presenceStore, () => this.registry.leaseId, this.clock, {
@@ -188,7 +204,7 @@ export class SessionNode {
     });
     this.scavenger = new Scavenger(
       { elector: this.elector, service: this.service, store, feed: this.feed, clock: this.clock, events: this.events, log: this.log },
-      { intervalMs: () => policy().scavengeIntervalMs },
+      { intervalMs: () => policy().scavengeIntervalMs, clockSkewMarginMs: () => policy().maxClockSkewMs, clockTrusted: () => this.clockOffset.withinBound() },
     );
     this.admin = new AdminService({
       service: this.service,
@@ -201,13 +217,23 @@ export class SessionNode {
       config: () => ({ version: config.current().version, error: config.lastError?.() ?? '' }),
     });
     this.streams = new StreamRegistry(options.maxStreams ?? 10_000);
-    this.server = new GrpcServer({ listen: options.listen, ...(options.tls ? { credentials: serverCredentials(options.tls) } : {}) });
+    this.server = new GrpcServer({
+      listen: options.listen,
+      ...(options.tls ? { credentials: serverCredentials(options.tls) } : {}),
+      ...(options.keepaliveTimeMs ? { keepaliveTimeMs: options.keepaliveTimeMs } : {}),
+      ...(options.keepaliveTimeoutMs ? { keepaliveTimeoutMs: options.keepaliveTimeoutMs } : {}),
+    });
     const gate = () => {
       if (this.stateValue !== 'serving' && this.stateValue !== 'draining') throw new NotServingError(this.stateValue);
     };
+    // A node whose clock is beyond cluster.max-clock-skew neither judges nor stamps deadlines.
+    const sessionGate = () => {
+      gate();
+      if (!this.clockOffset.withinBound()) throw new ClockSkewError(this.clockOffset.offsetMs, policy().maxClockSkewMs);
+    };
     const onCall: CallObserver = (m, code, ms, reason) => this.events.emit('call', m, code, ms, reason);
     this.etcd.observe((op, k, ms, err) => this.events.emit('etcd', op, k, ms, err));
-    this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, gate, onCall, this.streams, this.cache));
+    this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, sessionGate, onCall, this.streams, this.cache));
     this.server.addService(
       withSafeDecoding(AdminServiceService),
       adminHandlers(this.admin, new EventReader(this.etcd, this.keys), new AdminAuth({ tokenFile: options.adminTokenFile, identities: options.adminIdentities ?? [] }), gate, onCall, this.streams),
@@ -253,7 +279,14 @@ export class SessionNode {
   private refreshHealth(): void {
     const up = this.stateValue === 'starting' || this.stateValue === 'serving';
     this.health.set(LIVENESS_SERVICE, up);
-    this.health.set(READINESS_SERVICE, this.stateValue === 'serving' && this.feed.isFresh());
+    const clockOk = this.clockOffset.withinBound();
+    if (clockOk !== this.clockOk) {
+      this.clockOk = clockOk;
+      const fields = { offsetMs: Math.round(this.clockOffset.offsetMs), boundMs: this.options.config.current().policy.maxClockSkewMs, peers: this.clockOffset.peerCount };
+      if (clockOk) this.log.info(fields, 'clock offset back within cluster.max-clock-skew; ready again');
+      else this.log.warn(fields, 'clock offset beyond cluster.max-clock-skew: NOT_SERVING, ending nothing');
+    }
+    this.health.set(READINESS_SERVICE, this.stateValue === 'serving' && this.feed.isFresh() && clockOk);
   }
 
   /** Binds the port, syncs the mirror from etcd, then reports SERVING. */

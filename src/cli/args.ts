@@ -33,6 +33,11 @@ export interface StartArgs {
   idKeyFile?: string;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   adminIdentities: string[];
+  /** Server keepalive ping interval and answer timeout (ms): a silent client is dropped within their sum. */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  /** How often the node publishes its wall time for clock-offset measurement (ms). */
+  clockPublishIntervalMs: number;
 }
 
 /** Each flag, its environment variable and its default (documented in the README). */
@@ -61,6 +66,9 @@ export const FLAGS = {
   'tls-key-file': { env: 'SM_TLS_KEY_FILE', default: '' },
   'tls-client-ca-file': { env: 'SM_TLS_CLIENT_CA_FILE', default: '' },
   'admin-identities': { env: 'SM_ADMIN_IDENTITIES', default: '' },
+  'keepalive-time': { env: 'SM_KEEPALIVE_TIME', default: '10' },
+  'keepalive-timeout': { env: 'SM_KEEPALIVE_TIMEOUT', default: '10' },
+  'clock-publish-interval': { env: 'SM_CLOCK_PUBLISH_INTERVAL', default: '3' },
 } as const;
 
 /** Parses argv and env into StartArgs; throws with a message naming the bad flag. */
@@ -97,6 +105,14 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
   if (configSource === 'kubernetes' && !get('config-map')) throw new Error('--config-map (SM_CONFIG_MAP) is required with --config-source=kubernetes');
   const configPollMs = seconds('config-poll');
   if (configPollMs <= 0) throw new Error('--config-poll (SM_CONFIG_POLL) must be a number of seconds > 0');
+  const atLeast = (k: keyof typeof FLAGS, minMs: number): number => {
+    const ms = seconds(k);
+    if (ms < minMs) throw new Error(`--${k} (${FLAGS[k].env}) must be at least ${minMs / 1000} s`);
+    return ms;
+  };
+  const keepaliveTimeMs = atLeast('keepalive-time', 100);
+  const keepaliveTimeoutMs = atLeast('keepalive-timeout', 100);
+  const clockPublishIntervalMs = atLeast('clock-publish-interval', 100);
   return {
     listen: get('listen'),
     etcdEndpoints: endpoints,
@@ -121,5 +137,8 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
     idKeyFile: opt('id-key-file'),
     ...tlsOf(),
     adminIdentities: get('admin-identities').split(',').map((s) => s.trim()).filter(Boolean),
+    keepaliveTimeMs,
+    keepaliveTimeoutMs,
+    clockPublishIntervalMs,
   };
 }

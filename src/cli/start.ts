@@ -67,6 +67,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     ...(args.idKeyFile ? { idKeyFile: args.idKeyFile } : {}),
     ...(args.tls ? { tls: args.tls } : {}),
     adminIdentities: args.adminIdentities,
+    keepaliveTimeMs: args.keepaliveTimeMs,
+    keepaliveTimeoutMs: args.keepaliveTimeoutMs,
+    clockPublishIntervalMs: args.clockPublishIntervalMs,
   });
   attachTelemetry(node, { logger: log, config: configSource });
   // The source validates every update before it applies; both outcomes go to node.events (metrics, spans).

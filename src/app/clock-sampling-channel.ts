@@ -1,0 +1,39 @@
+import type { IKeyValue } from 'etcd3';
+import type { MirrorChannel } from '../cache/mirror-channel.js';
+import { decodeNode } from '../store/etcd/codec.js';
+import type { ClockOffset } from './clock-offset.js';
+
+/**
+ * ClockSamplingChannel wraps the node registry's mirror channel: every registration written while the
+ * watch runs is also a clock sample for ClockOffset. A relist gives no samples (a listed value's age
+ * is unknown); it only drops peers that are gone. This node's own key is never a sample.
+ */
+export class ClockSamplingChannel implements MirrorChannel {
+  readonly prefix: string;
+
+  constructor(
+    private readonly inner: MirrorChannel,
+    private readonly offset: ClockOffset,
+    private readonly ownKey: string,
+  ) {
+    this.prefix = inner.prefix;
+  }
+
+  replaceAll(kvs: readonly IKeyValue[], revision: number): void {
+    this.inner.replaceAll(kvs, revision);
+    this.offset.retain(new Set(kvs.map((kv) => kv.key.toString())));
+  }
+
+  put(kv: IKeyValue): void {
+    this.inner.put(kv);
+    const key = kv.key.toString();
+    if (key === this.ownKey) return;
+    const n = decodeNode(kv.value);
+    if (n) this.offset.sample(key, n.wallTime);
+  }
+
+  delete(kv: IKeyValue): void {
+    this.inner.delete(kv);
+    this.offset.forget(kv.key.toString());
+  }
+}
