@@ -154,7 +154,7 @@ export class SessionNode {
     const clockPublishMs = options.clockPublishIntervalMs ?? 3000;
     this.clockOffset = new ClockOffset(this.clock, { boundMs: () => policy().maxClockSkewMs, peerTimeoutMs: 3 * (clockPublishMs || 3000) });
     const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
-    const nodeSamples = new ClockSamplingChannel(this.nodeMirror, this.clockOffset, this.keys.node(options.nodeId));
+    const nodeSamples = new ClockSamplingChannel(this.nodeMirror, this.clockOffset, this.keys.node(options.nodeId), () => void this.registry.refresh().catch(() => {}));
     this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, nodeSamples], { maxStalenessMs: () => policy().cacheMaxStalenessMs });
     const leases = new LeaseBuckets(this.etcd, this.clock);
     const store = new EtcdSessionStore(this.etcd, this.keys, leases, {
@@ -297,6 +297,7 @@ export class SessionNode {
     this.log.info({ port }, 'listening; syncing sessions from etcd');
     await this.feed.start();
     await this.registry.start();
+    await this.firstClockSamples();
     this.presence.start();
     this.scavenger.start();
     this.stateValue = 'serving';
@@ -305,6 +306,18 @@ export class SessionNode {
     this.healthTimer = setInterval(() => this.refreshHealth(), this.options.healthIntervalMs ?? 250);
     this.healthTimer.unref();
     this.log.info({ sessions: this.cache.size, revision: this.feed.revision }, 'serving');
+  }
+
+  /**
+   * Waits until every registered peer has answered this node's registration with its wall time (they
+   * re-publish on seeing a new node), at most one publish interval: a node started with a wrong clock
+   * is then out of readiness before it serves a request.
+   */
+  private async firstClockSamples(): Promise<void> {
+    const own = this.keys.node(this.options.nodeId);
+    const peers = this.nodeMirror.list().map((n) => this.keys.node(n.nodeId)).filter((k) => k !== own);
+    const deadline = performance.now() + (this.options.clockPublishIntervalMs ?? 3000);
+    while (peers.some((k) => !this.clockOffset.has(k)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   /**

@@ -68,6 +68,11 @@ export class ClockOffset {
     for (const k of this.peers.keys()) if (!peers.has(k)) this.peers.delete(k);
   }
 
+  /** True when a sample of `peer` is held (start-up waits for one from each registered peer). */
+  has(peer: string): boolean {
+    return (this.peers.get(peer)?.samples.length ?? 0) > 0;
+  }
+
   /** How many peers are measured now. */
   get peerCount(): number {
     return this.live().length;

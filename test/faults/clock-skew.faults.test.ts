@@ -113,6 +113,36 @@ describe('faults: clock skew between nodes', function () {
     report(`back in step: SERVING after ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   });
 
+  it('a node started 90 s behind is out of readiness as it starts and creates nothing; desktop sessions attach on every node', async () => {
+    // Production publish interval (3 s): the peers answer a new registration at once, so the newcomer
+    // measures itself before it reports SERVING.
+    const a = await startNode({ endpoints: etcd.endpoints, prefix: '/sm-skew-d/', nodeId: 'd-0', clock: new OffsetClock() });
+    nodes.push(a);
+    const b = await startNode({ endpoints: etcd.endpoints, prefix: '/sm-skew-d/', nodeId: 'd-1', clock: new OffsetClock() });
+    nodes.push(b);
+    const behind = new OffsetClock();
+    behind.advance(-90_000);
+    const t0 = Date.now();
+    const c = await startNode({ endpoints: etcd.endpoints, prefix: '/sm-skew-d/', nodeId: 'd-behind', clock: behind });
+    nodes.push(c);
+    report(`node 90 s behind: start() took ${((Date.now() - t0) / 1000).toFixed(1)} s, offset ${((offsetOf(c) ?? 0) / 1000).toFixed(2)} s, readiness ${Serving[await healthOf(c.address)]}`);
+    assert.equal(await healthOf(c.address), Serving.NOT_SERVING, 'NOT_SERVING from its first moment');
+    await assert.rejects(
+      c.api.create({ site: 's', user: 'u-behind', clientType: ClientType.CLIENT_TYPE_DESKTOP, deviceId: 'd', attributes: {} }),
+      (err: { code?: number }) => err.code === 14,
+      'CreateSession on the node behind: UNAVAILABLE (CLOCK_SKEW)',
+    );
+    const { sessionId } = await a.api.create({ site: 's', user: 'u-desk', clientType: ClientType.CLIENT_TYPE_DESKTOP, deviceId: 'd', attributes: {} });
+    const stream = b.api.attach({ sessionId, instanceId: 'w' });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('data', () => resolve());
+      stream.once('error', reject);
+    });
+    stream.cancel();
+    stream.on('error', () => {});
+    assert.equal((await b.api.validate({ sessionId })).verdict, Verdict.VERDICT_VALID);
+  });
+
   it('process level: a session-manager process under faketime +20 s is NOT_SERVING and exports its offset', async function () {
     if (spawnSync('faketime', ['-f', '+0s', 'true']).status !== 0) this.skip(); // `make system-deps` installs it
     const rightA = await start('/sm-skew-c/', new OffsetClock(), '', 'c-0');
