@@ -60,32 +60,39 @@ describe('faults: clock skew between nodes', function () {
   });
   after(async () => etcd?.stop());
 
-  it('a node 20 s ahead, max-clock-skew 30 s: a session idle 15 s of 30 s stays VALID elsewhere and in etcd', async () => {
-    const config = 'session.timeout.web=30s\ncluster.max-clock-skew=30s\nsession.scavenge.interval=500ms';
-    const aheadClock = new OffsetClock();
-    aheadClock.advance(20_000);
-    const rightClock = new OffsetClock();
-    // The node ahead starts first and so leads the scavenger: its sweeps are the ones under test.
-    const ahead = await start('/sm-skew-a/', aheadClock, config, 'ahead');
-    await eventually(() => ahead.node.scavenger.state === 'leading', { what: 'the node ahead to lead the scavenger' });
-    const right = await start('/sm-skew-a/', rightClock, config, 'right');
-    let cycles = 0;
-    ahead.node.events.on('scavenge-cycle', () => cycles++);
+  for (const shift of [20_000, -20_000]) {
+    const label = shift > 0 ? 'ahead' : 'behind';
+    it(`a node 20 s ${label}, max-clock-skew 30 s: a session idle 15 s of 30 s stays VALID elsewhere and in etcd`, async () => {
+      const prefix = `/sm-skew-a-${label}/`;
+      const config = 'session.timeout.web=30s\ncluster.max-clock-skew=30s\nsession.scavenge.interval=500ms';
+      const skewedClock = new OffsetClock();
+      skewedClock.advance(shift);
+      const rightClock = new OffsetClock();
+      // The judge sees the session idle longest: the node ahead, or the right node when the node behind
+      // stamped the last access. The judge starts first and so leads the scavenger: its sweeps are
+      // under test as well as its validates.
+      const [judgeClock, stamperClock] = shift > 0 ? [skewedClock, rightClock] : [rightClock, skewedClock];
+      const judge = await start(prefix, judgeClock, config, `judge-${label}`);
+      await eventually(() => judge.node.scavenger.state === 'leading', { what: 'the judge to lead the scavenger' });
+      const stamper = await start(prefix, stamperClock, config, `stamper-${label}`);
+      let cycles = 0;
+      judge.node.events.on('scavenge-cycle', () => cycles++);
 
-    const { sessionId } = await right.api.create({ site: 's', user: 'u-skew', clientType: ClientType.CLIENT_TYPE_WEB, deviceId: 'd', attributes: {} });
-    assert.equal((await right.api.validate({ sessionId })).verdict, Verdict.VERDICT_VALID);
-    // 15 s of idleness pass (both clocks jump), so the node ahead sees 35 s: past 30 s + 3 s slack.
-    aheadClock.advance(15_000);
-    rightClock.advance(15_000);
-    const seenAhead = (await ahead.api.validate({ sessionId })).verdict;
-    report(`node 20 s ahead answers ${Verdict[seenAhead]} (refusing locally is allowed; ending for everyone is not)`);
-    const before = cycles;
-    await eventually(() => cycles >= before + 3, { timeoutMs: 20_000, what: 'three scavenger cycles on the node ahead' });
-    const hash = hashSessionId(sessionId);
-    const stored = await right.node.etcd.client.get(right.node.keys.session(hash)).buffer();
-    assert.ok(stored, 'the session record is still in etcd');
-    assert.equal((await right.api.validate({ sessionId })).verdict, Verdict.VERDICT_VALID, 'the session is VALID on the node with the right clock');
-  });
+      const { sessionId } = await stamper.api.create({ site: 's', user: `u-skew-${label}`, clientType: ClientType.CLIENT_TYPE_WEB, deviceId: 'd', attributes: {} });
+      assert.equal((await stamper.api.validate({ sessionId })).verdict, Verdict.VERDICT_VALID);
+      // 15 s of idleness pass (both clocks jump), so the judge sees 35 s: past 30 s + 3 s slack.
+      skewedClock.advance(15_000);
+      rightClock.advance(15_000);
+      const seen = (await judge.api.validate({ sessionId })).verdict;
+      report(`node 20 s ${label}: the judge answers ${Verdict[seen]} (refusing locally is allowed; ending for everyone is not)`);
+      const before = cycles;
+      await eventually(() => cycles >= before + 3, { timeoutMs: 20_000, what: 'three scavenger cycles on the judge' });
+      const hash = hashSessionId(sessionId);
+      const stored = await stamper.node.etcd.client.get(stamper.node.keys.session(hash)).buffer();
+      assert.ok(stored, 'the session record is still in etcd');
+      assert.equal((await stamper.api.validate({ sessionId })).verdict, Verdict.VERDICT_VALID, 'the session is VALID where it is used');
+    });
+  }
 
   it('a node ±20 s off with the default 5 s bound: NOT_SERVING with its offset measured, SERVING again once back', async () => {
     const clocks = [new OffsetClock(), new OffsetClock(), new OffsetClock()];
