@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import type { IKeyValue } from 'etcd3';
+import { ClockSamplingChannel } from '../../src/app/clock-sampling-channel.js';
+import { NodeChannel } from '../../src/cache/node-channel.js';
+import { encodeNode } from '../../src/store/etcd/codec.js';
 import { ClockOffset } from '../../src/app/clock-offset.js';
 import { parseClusterConfig } from '../../src/config/schema.js';
 import type { ClientType } from '../../src/domain/client-type.js';
@@ -114,5 +118,33 @@ describe('clock skew: ClockOffset', () => {
     assert.equal(o.peerCount, 0);
     o.sample('d', 0); // writers that publish no wall time are ignored
     assert.equal(o.peerCount, 0);
+  });
+});
+
+describe('clock skew: ClockSamplingChannel', () => {
+  const kv = (key: string, wallTime: number, created: number, modified: number) =>
+    ({ key: Buffer.from(key), value: Buffer.from(encodeNode(key, 1, 'v', wallTime)), create_revision: String(created), mod_revision: String(modified) }) as unknown as IKeyValue;
+
+  it('samples peers on put (not itself, not a relist), asks to re-publish when a peer registers, forgets deleted and unlisted peers', () => {
+    const clock = new FakeClock();
+    const offset = new ClockOffset(clock, { boundMs: () => 5 * S, peerTimeoutMs: 9 * S, monotonic: () => 0 });
+    const inner = new NodeChannel('/n/');
+    let joined = 0;
+    const ch = new ClockSamplingChannel(inner, offset, '/n/self', () => joined++);
+    ch.replaceAll([kv('/n/self', clock.now() - 50 * S, 1, 1), kv('/n/b', clock.now() - 50 * S, 2, 2)], 2);
+    assert.equal(offset.peerCount, 0, 'a listed value is no sample: its age is unknown');
+    assert.equal(inner.list().length, 2, 'the registry mirror still gets everything');
+    ch.put(kv('/n/self', clock.now() - 50 * S, 1, 3));
+    assert.equal(offset.peerCount, 0, 'its own key is no sample');
+    ch.put(kv('/n/c', clock.now() - 7 * S, 4, 4));
+    assert.equal(joined, 1, 'a new registration asks this node to re-publish');
+    ch.put(kv('/n/b', clock.now() - 7 * S, 2, 5));
+    assert.equal(joined, 1, 'an update of a known registration does not');
+    assert.equal(offset.peerCount, 2);
+    assert.equal(offset.offsetMs, 7 * S);
+    ch.delete(kv('/n/c', 0, 4, 6));
+    assert.equal(offset.peerCount, 1);
+    ch.replaceAll([kv('/n/self', clock.now(), 1, 1)], 7);
+    assert.equal(offset.peerCount, 0, 'a relist drops peers that are gone');
   });
 });
