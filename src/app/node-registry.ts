@@ -35,6 +35,7 @@ export class NodeRegistry extends EventEmitter {
   private readonly ttl: number;
   private readonly publishMs: number;
   private publishTimer: NodeJS.Timeout | undefined;
+  private publishing = false;
 
   constructor(
     private readonly etcd: EtcdGateway,
@@ -56,7 +57,14 @@ export class NodeRegistry extends EventEmitter {
   async start(): Promise<void> {
     await this.acquire();
     if (this.publishMs > 0) {
-      this.publishTimer = setInterval(() => void this.refresh().catch(() => {}), this.publishMs);
+      this.publishTimer = setInterval(() => {
+        // One write at a time: while etcd is slow or away, ticks are skipped rather than queued.
+        if (this.publishing) return;
+        this.publishing = true;
+        void this.refresh()
+          .catch(() => {})
+          .finally(() => (this.publishing = false));
+      }, this.publishMs);
       this.publishTimer.unref();
     }
   }

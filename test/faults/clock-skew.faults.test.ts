@@ -151,16 +151,19 @@ describe('faults: clock skew between nodes', function () {
   });
 
   it('process level: a session-manager process under faketime +20 s is NOT_SERVING and exports its offset', async function () {
-    if (spawnSync('faketime', ['-f', '+0s', 'true']).status !== 0) this.skip(); // `make system-deps` installs it
+    // libfaketime preloaded into node itself (not the `faketime` wrapper, which would leave node
+    // running when it is signalled); `make system-deps` installs the Debian package.
+    const lib = spawnSync('sh', ['-c', 'ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1'], { encoding: 'utf8' }).stdout.trim();
+    if (!lib) this.skip();
     const rightA = await start('/sm-skew-c/', new OffsetClock(), '', 'c-0');
     await start('/sm-skew-c/', new OffsetClock(), '', 'c-1');
     const [port, prom] = [await freePort(), await freePort()];
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_')));
     const proc = spawn(
-      'faketime',
-      ['-f', '+20s', process.execPath, MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-skew-c/', '--node-id', 'faked', '--clock-publish-interval', '0.2'],
+      process.execPath,
+      [MAIN, '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', etcd.endpoints[0]!, '--etcd-prefix', '/sm-skew-c/', '--node-id', 'faked', '--clock-publish-interval', '0.2'],
       // Only wall time moves: timers (the monotonic clock) keep real time.
-      { env: { ...env, FAKETIME_DONT_FAKE_MONOTONIC: '1', OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', OTEL_EXPORTER_PROMETHEUS_PORT: String(prom) } },
+      { env: { ...env, LD_PRELOAD: lib, FAKETIME: '+20s', FAKETIME_DONT_FAKE_MONOTONIC: '1', OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', OTEL_EXPORTER_PROMETHEUS_PORT: String(prom) } },
     );
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
@@ -186,7 +189,9 @@ describe('faults: clock skew between nodes', function () {
       }
     } finally {
       proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
       await exited;
+      clearTimeout(timer);
     }
   });
 });
