@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 NODE_BIN := node_modules/.bin
-APT_PACKAGES := etcd-server etcd-client python3-grpcio python3-protobuf prometheus nghttp2-client openssl
+APT_PACKAGES := etcd-server etcd-client python3-grpcio python3-protobuf prometheus nghttp2-client openssl faketime
 MOCHA := $(NODE_BIN)/mocha --timeout 60000 --slow 2000 --exit
 LISTEN ?= 127.0.0.1:50051
 ETCD_ENDPOINT ?= http://127.0.0.1:2379

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { AdminService } from './app/admin-service.js';
 import { CallerAuth } from './auth/caller-auth.js';
 import { PolicyFileSource } from './auth/policy-source.js';
+import { ClockOffset } from './app/clock-offset.js';
+import { ClockSamplingChannel } from './app/clock-sampling-channel.js';
 import { EventReader } from './app/event-reader.js';
 import { NodeEvents } from './app/node-events.js';
 import { NodeRegistry } from './app/node-registry.js';
@@ -17,7 +19,7 @@ import { SessionChannel } from './cache/session-channel.js';
 import { WatchFeed } from './cache/watch-feed.js';
 import type { ConfigSource } from './config/loader.js';
 import type { Clock } from './domain/clock.js';
-import { NotServingError } from './domain/errors.js';
+import { ClockSkewError, NotServingError } from './domain/errors.js';
 import { HealthService as HealthServiceDefinition } from './gen/grpc/health/v1/health.js';
 import { AdminServiceService } from './gen/sessionmanager/v1/admin_service.js';
 import { SessionServiceService } from './gen/sessionmanager/v1/session_service.js';
@@ -100,6 +102,12 @@ export interface SessionNodeOptions {
    * cannot speak TLS). Default none: health is served on the main port only.
    */
   healthListen?: string;
+  /** Server keepalive: ping a quiet client after this long (ms). Default 10 000 (GrpcServer). */
+  keepaliveTimeMs?: number;
+  /** Server keepalive: drop the connection when the ping is not answered within this (ms). Default 10 000. */
+  keepaliveTimeoutMs?: number;
+  /** How often this node publishes its wall time for clock-offset measurement (ms). Default 3000. */
+  clockPublishIntervalMs?: number;
 }
 
 /** Health name for liveness: the process is up. */
@@ -124,6 +132,8 @@ export class SessionNode {
   readonly touches: TouchWriter;
   readonly presence: PresenceTracker;
   readonly registry: NodeRegistry;
+  /** This node's measured wall-clock offset from the other nodes (cluster.max-clock-skew). */
+  readonly clockOffset: ClockOffset;
   readonly elector: Elector;
   readonly scavenger: Scavenger;
   readonly service: SessionService;
@@ -141,6 +151,7 @@ export class SessionNode {
   private readonly clock: Clock;
   private readonly log: Logger;
   private healthTimer: NodeJS.Timeout | undefined;
+  private clockOk = true;
   private unsubscribeConfig: () => void = () => {};
 
   constructor(private readonly options: SessionNodeOptions) {
@@ -159,8 +170,11 @@ export class SessionNode {
     this.cache = new SessionCache({ tombstoneRetentionMs: () => Math.max(60_000, 4 * policy().cacheMaxStalenessMs, 10 * requestTimeoutMs) });
     this.presenceMirror = new PresenceChannel(this.keys, this.clock);
     this.nodeMirror = new NodeChannel(this.keys.nodes());
+    const clockPublishMs = options.clockPublishIntervalMs ?? 3000;
+    this.clockOffset = new ClockOffset(this.clock, { boundMs: () => policy().maxClockSkewMs, peerTimeoutMs: 3 * (clockPublishMs || 3000) });
     const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
-    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, this.nodeMirror], {
+    const nodeSamples = new ClockSamplingChannel(this.nodeMirror, this.clockOffset, this.keys.node(options.nodeId), () => void this.registry.refresh().catch(() => {}));
+    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, nodeSamples], {
       maxStalenessMs: () => policy().cacheMaxStalenessMs,
       syncKey: this.keys.syncMarker(),
     });
@@ -171,12 +185,14 @@ export class SessionNode {
       onEventLost: (reason) => this.log.warn({ reason }, 'etcd over quota: session ended without its lifecycle event'),
     });
     const presenceStore = new PresenceStore(this.etcd, this.keys, options.nodeId);
-    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs, events: this.events });
+    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs + policy().maxClockSkewMs, events: this.events });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
     this.registry = new NodeRegistry(this.etcd, this.keys, {
       nodeId: options.nodeId,
       startTime: this.clock.now(),
       configVersion: () => config.current().version,
+      clock: this.clock,
+      publishIntervalMs: clockPublishMs,
       ...(options.nodeLeaseTtlSeconds ? { ttlSeconds: options.nodeLeaseTtlSeconds } : {}),
     });
     this.presence = new PresenceTracker(presenceStore, () => this.registry.leaseId, this.clock, {
@@ -210,7 +226,7 @@ export class SessionNode {
     });
     this.scavenger = new Scavenger(
       { elector: this.elector, service: this.service, store, feed: this.feed, clock: this.clock, events: this.events, log: this.log },
-      { intervalMs: () => policy().scavengeIntervalMs },
+      { intervalMs: () => policy().scavengeIntervalMs, clockSkewMarginMs: () => policy().maxClockSkewMs, clockTrusted: () => this.clockOffset.withinBound() },
     );
     this.admin = new AdminService({
       service: this.service,
@@ -237,13 +253,23 @@ export class SessionNode {
       onTokenProblem: (file, problem) => this.log.warn({ file }, problem),
     });
     const access = new CallAccess(this.auth, (fields, msg) => this.log.info({ audit: true, ...fields }, msg));
-    this.server = new GrpcServer({ listen: options.listen, ...(options.tls ? { credentials: serverCredentials(options.tls, !anonymous) } : {}) });
+    this.server = new GrpcServer({
+      listen: options.listen,
+      ...(options.tls ? { credentials: serverCredentials(options.tls, !anonymous) } : {}),
+      ...(options.keepaliveTimeMs ? { keepaliveTimeMs: options.keepaliveTimeMs } : {}),
+      ...(options.keepaliveTimeoutMs ? { keepaliveTimeoutMs: options.keepaliveTimeoutMs } : {}),
+    });
     const gate = () => {
       if (this.stateValue !== 'serving' && this.stateValue !== 'draining') throw new NotServingError(this.stateValue);
     };
+    // A node whose clock is beyond cluster.max-clock-skew neither judges nor stamps deadlines.
+    const sessionGate = () => {
+      gate();
+      if (!this.clockOffset.withinBound()) throw new ClockSkewError(this.clockOffset.offsetMs, policy().maxClockSkewMs);
+    };
     const onCall: CallObserver = (m, code, ms, reason) => this.events.emit('call', m, code, ms, reason);
     this.etcd.observe((op, k, ms, err) => this.events.emit('etcd', op, k, ms, err));
-    this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, gate, onCall, this.streams, this.cache, access));
+    this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, sessionGate, onCall, this.streams, this.cache, access));
     this.server.addService(
       withSafeDecoding(AdminServiceService),
       adminHandlers(this.admin, new EventReader(this.etcd, this.keys), access, gate, onCall, this.streams, async (ref) => (await this.service.lookup(ref))?.rec.site),
@@ -304,7 +330,14 @@ export class SessionNode {
   private refreshHealth(): void {
     const up = this.stateValue === 'starting' || this.stateValue === 'serving';
     this.health.set(LIVENESS_SERVICE, up);
-    this.health.set(READINESS_SERVICE, this.stateValue === 'serving' && this.feed.isFresh());
+    const clockOk = this.clockOffset.withinBound();
+    if (clockOk !== this.clockOk) {
+      this.clockOk = clockOk;
+      const fields = { offsetMs: Math.round(this.clockOffset.offsetMs), boundMs: this.options.config.current().policy.maxClockSkewMs, peers: this.clockOffset.peerCount };
+      if (clockOk) this.log.info(fields, 'clock offset back within cluster.max-clock-skew; ready again');
+      else this.log.warn(fields, 'clock offset beyond cluster.max-clock-skew: NOT_SERVING, ending nothing');
+    }
+    this.health.set(READINESS_SERVICE, this.stateValue === 'serving' && this.feed.isFresh() && clockOk);
   }
 
   /** Binds the port, syncs the mirror from etcd, then reports SERVING. */
@@ -325,6 +358,7 @@ export class SessionNode {
     this.log.info({ port }, 'listening; syncing sessions from etcd');
     await this.feed.start();
     await this.registry.start();
+    await this.firstClockSamples();
     this.presence.start();
     this.scavenger.start();
     this.stateValue = 'serving';
@@ -333,6 +367,18 @@ export class SessionNode {
     this.healthTimer = setInterval(() => this.refreshHealth(), this.options.healthIntervalMs ?? 250);
     this.healthTimer.unref();
     this.log.info({ sessions: this.cache.size, revision: this.feed.revision }, 'serving');
+  }
+
+  /**
+   * Waits until every registered peer has answered this node's registration with its wall time (they
+   * re-publish on seeing a new node), at most one publish interval: a node started with a wrong clock
+   * is then out of readiness before it serves a request.
+   */
+  private async firstClockSamples(): Promise<void> {
+    const own = this.keys.node(this.options.nodeId);
+    const peers = this.nodeMirror.list().map((n) => this.keys.node(n.nodeId)).filter((k) => k !== own);
+    const deadline = performance.now() + (this.options.clockPublishIntervalMs ?? 3000);
+    while (peers.some((k) => !this.clockOffset.has(k)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   /**

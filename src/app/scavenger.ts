@@ -9,6 +9,13 @@ import type { FreshnessGate, SessionService } from './session-service.js';
 export interface ScavengerOptions {
   /** session.scavenge.interval, read before each cycle so config reloads apply. Required. */
   intervalMs: () => number;
+  /**
+   * cluster.max-clock-skew: a session is swept only once it is expired by more than this on this
+   * node's clock, so a leader whose clock runs ahead by up to it ends nothing early. Default none (0).
+   */
+  clockSkewMarginMs?: () => number;
+  /** False while this node's clock is beyond the skew bound: then nothing is swept. Default always true. */
+  clockTrusted?: () => boolean;
 }
 
 /** Lifecycle of the scavenger. */
@@ -101,10 +108,11 @@ export class Scavenger {
     } catch {
       return null;
     }
+    if (this.options.clockTrusted && !this.options.clockTrusted()) return null; // nor on a clock beyond the skew bound
     const start = performance.now();
     const now = this.deps.clock.now();
     const lagMs = Math.max(0, now - this.nextDue);
-    const { items, scanned } = this.deps.service.endedSessions(now);
+    const { items, scanned } = this.deps.service.endedSessions(now - (this.options.clockSkewMarginMs?.() ?? 0));
     const report: ScavengeReport = { durationMs: 0, scanned, ended: {}, fencedOut: 0, lagMs };
     try {
       const r = await this.deps.store.endFenced(items, fence);

@@ -19,6 +19,7 @@ import { planLogin } from '../domain/login.js';
 import { IDLE_CONNECTION_BOUND, sessionPolicyFor } from '../domain/policy.js';
 import type { AttributeCondition, CasResult, EndItem, SessionStore, StoredAttribute, StoredSession } from '../domain/ports.js';
 import { newSessionRecord, type Binding, type EndReason, type LiveState, type SessionRecord } from '../domain/session.js';
+import { mayEndForEveryone } from '../domain/skew.js';
 import type { PresenceChannel } from '../cache/presence-channel.js';
 import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
@@ -332,7 +333,7 @@ export class SessionService {
       const now = this.deps.clock.now();
       const out = decideValidate(s.rec, now, this.connectionOf(s), present(s.rec.binding));
       if (out.endReason) {
-        await this.endSession(s, out.endReason);
+        if (this.mayEnd(s, out.endReason)) await this.endSession(s, out.endReason);
         return { verdict: this.count(out.verdict) };
       }
       if (out.verdict !== 'VALID' || !out.activity) return { verdict: this.count(out.verdict) };
@@ -410,7 +411,14 @@ export class SessionService {
 
   private endInBackground(s: StoredSession, reason: EndReason): void {
     // Frees an expired session's keys early; correctness never depends on it (SPEC rule 1).
+    if (!this.mayEnd(s, reason)) return;
     this.endSession(s, reason).catch(() => {});
+  }
+
+  /** Whether this node may end `s` for everyone now: a timeout waits cluster.max-clock-skew past its deadline. */
+  private mayEnd(s: StoredSession, reason: EndReason): boolean {
+    const rec = withActivity(s.rec, this.deps.touches.activity(s));
+    return mayEndForEveryone(rec, reason, this.deps.clock.now(), this.deps.config.current().policy.maxClockSkewMs, this.connectionOf(s));
   }
 
   /**

@@ -42,6 +42,11 @@ export interface StartArgs {
   authPolicyPollMs: number;
   /** Plaintext health-only listener (for kubelet probes when gRPC is TLS). */
   healthListen?: string;
+  /** Server keepalive ping interval and answer timeout (ms): a silent client is dropped within their sum. */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  /** How often the node publishes its wall time for clock-offset measurement (ms). */
+  clockPublishIntervalMs: number;
 }
 
 /** Each flag, its environment variable and its default (documented in the README). */
@@ -73,6 +78,9 @@ export const FLAGS = {
   'auth-policy-file': { env: 'SM_AUTH_POLICY_FILE', default: '' },
   'auth-policy-poll': { env: 'SM_AUTH_POLICY_POLL', default: '10' },
   'health-listen': { env: 'SM_HEALTH_LISTEN', default: '' },
+  'keepalive-time': { env: 'SM_KEEPALIVE_TIME', default: '10' },
+  'keepalive-timeout': { env: 'SM_KEEPALIVE_TIMEOUT', default: '10' },
+  'clock-publish-interval': { env: 'SM_CLOCK_PUBLISH_INTERVAL', default: '3' },
 } as const;
 
 /** The boolean flag that turns caller authentication off, and its environment variable (exactly `true`). */
@@ -169,6 +177,14 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
   if (configSource === 'kubernetes' && !get('config-map')) throw new Error('--config-map (SM_CONFIG_MAP) is required with --config-source=kubernetes');
   const configPollMs = seconds('config-poll');
   if (configPollMs <= 0) throw new Error('--config-poll (SM_CONFIG_POLL) must be a number of seconds > 0');
+  const atLeast = (k: keyof typeof FLAGS, minMs: number): number => {
+    const ms = seconds(k);
+    if (ms < minMs) throw new Error(`--${k} (${FLAGS[k].env}) must be at least ${minMs / 1000} s`);
+    return ms;
+  };
+  const keepaliveTimeMs = atLeast('keepalive-time', 100);
+  const keepaliveTimeoutMs = atLeast('keepalive-timeout', 100);
+  const clockPublishIntervalMs = atLeast('clock-publish-interval', 100);
   return {
     listen: get('listen'),
     etcdEndpoints: endpoints,
@@ -201,5 +217,8 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv): StartArg
       if (ms <= 0) throw new Error('--auth-policy-poll (SM_AUTH_POLICY_POLL) must be a number of seconds > 0');
       return ms;
     })(),
+    keepaliveTimeMs,
+    keepaliveTimeoutMs,
+    clockPublishIntervalMs,
   };
 }

@@ -71,6 +71,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     ...(args.authPolicyFile ? { policyFile: args.authPolicyFile } : {}),
     policyPollMs: args.authPolicyPollMs,
     ...(args.healthListen ? { healthListen: args.healthListen } : {}),
+    keepaliveTimeMs: args.keepaliveTimeMs,
+    keepaliveTimeoutMs: args.keepaliveTimeoutMs,
+    clockPublishIntervalMs: args.clockPublishIntervalMs,
   });
   attachTelemetry(node, { logger: log, config: configSource });
   // The source validates every update before it applies; both outcomes go to node.events (metrics, spans).

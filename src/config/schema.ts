@@ -33,6 +33,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   'session.attributes.max-count': '64',
   'cache.max-staleness': '5s',
   'events.retention': '24h',
+  'cluster.max-clock-skew': '5s',
 };
 
 /** Upper bound for session.attributes.max-bytes: etcd refuses requests over 1.5 MiB. */
@@ -135,6 +136,7 @@ export function parseClusterConfig(text: string): ConfigResult {
     attributeMaxCount: int('session.attributes.max-count', 1, ATTRIBUTE_MAX_COUNT_LIMIT) ?? 0,
     cacheMaxStalenessMs: time('cache.max-staleness', 1) ?? 0,
     eventsRetentionMs: time('events.retention', 1) ?? 0,
+    maxClockSkewMs: time('cluster.max-clock-skew', 1) ?? 0,
   };
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, policy };

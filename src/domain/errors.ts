@@ -152,6 +152,14 @@ export class NotServingError extends SessionManagerError {
   }
 }
 
+/** This node's wall clock is further from the other nodes' than cluster.max-clock-skew: its verdicts and deadlines cannot be trusted. */
+export class ClockSkewError extends SessionManagerError {
+  readonly reason = 'CLOCK_SKEW';
+  constructor(offsetMs: number, boundMs: number) {
+    super(`node: wall clock ${offsetMs >= 0 ? 'ahead of' : 'behind'} the other nodes by ${Math.round(Math.abs(offsetMs))} ms, beyond cluster.max-clock-skew (${boundMs} ms); retry on another replica`);
+  }
+}
+
 /** A stored record that cannot be decoded (unknown version or corrupt bytes). */
 export class UnreadableRecordError extends SessionManagerError {
   readonly reason = 'RECORD_UNREADABLE';

@@ -45,6 +45,12 @@ export interface ClusterPolicy {
   readonly attributeMaxCount: number;
   readonly cacheMaxStalenessMs: number;
   readonly eventsRetentionMs: number;
+  /**
+   * cluster.max-clock-skew: the most two nodes' wall clocks may disagree. A node ends a session for
+   * everyone only once it is expired by more than this on its own clock, and leaves readiness when its
+   * measured offset from the other nodes exceeds it.
+   */
+  readonly maxClockSkewMs: number;
 }
 
 /**

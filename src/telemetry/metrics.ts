@@ -34,6 +34,7 @@ export const METRIC = {
   watchRelists: 'session_manager_watch_relists',
   watchReconnects: 'session_manager_watch_reconnects',
   watchEventsApplied: 'session_manager_watch_events_applied',
+  clockOffset: 'session_manager_clock_offset_seconds',
 } as const;
 
 /** Sessions counted per event-loop turn when gauging live sessions. */
@@ -52,6 +53,8 @@ export interface TelemetryTarget {
   readonly service: { readonly stats: { readonly cacheHits: number; readonly cacheMisses: number } };
   readonly feed: { stalenessMs(): number; readonly stats: { readonly relists: number; readonly reconnects: number; readonly eventsApplied: number } };
   readonly touches: { readonly stats: { readonly coalesced: number; readonly written: number; readonly failed: number } };
+  /** This node's measured wall-clock offset from the other nodes (absent: not exported). */
+  readonly clockOffset?: { readonly offsetMs: number };
 }
 
 /** Options of NodeMetrics. */
@@ -116,6 +119,10 @@ function createInstruments(meter: Meter) {
     scavengeFencedOut: meter.createCounter(METRIC.scavengeFencedOut, {
       unit: '{operation}',
       description: 'Scavenger deletes refused by the leadership fence (a deposed leader’s writes).',
+    }),
+    clockOffset: meter.createObservableGauge(METRIC.clockOffset, {
+      ...s,
+      description: "This node's wall clock minus the other nodes' (median), as measured from their registry writes; readiness is left beyond cluster.max-clock-skew.",
     }),
     leader: meter.createObservableGauge(METRIC.leader, { unit: '1', description: '1 while this replica is the elected scavenger, else 0.' }),
     configInfo: meter.createObservableGauge(METRIC.configInfo, { unit: '1', description: 'Always 1; the version label is the configuration in force.' }),
@@ -219,6 +226,7 @@ export class NodeMetrics {
       m.scavengeLag,
       m.scavengeLastCycle,
       m.leader,
+      m.clockOffset,
       m.configInfo,
       m.watchRelists,
       m.watchReconnects,
@@ -262,6 +270,7 @@ export class NodeMetrics {
       if (state.lagS !== undefined) r.observe(m.scavengeLag, state.lagS);
       if (state.lastCycleS !== undefined) r.observe(m.scavengeLastCycle, state.lastCycleS);
       r.observe(m.leader, state.leader);
+      if (target.clockOffset) r.observe(m.clockOffset, target.clockOffset.offsetMs / 1000);
       const version = this.options.config?.current().version ?? state.version;
       if (version !== undefined) {
         // An info metric: the version in force is 1; versions replaced earlier report 0.

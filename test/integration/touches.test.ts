@@ -65,7 +65,8 @@ describe('rule 15: coalesced touches; rule 11: exact hit counting', function () 
   });
 
   it('with a hit maximum the count is exact across nodes', async () => {
-    const limited = await startNode({ endpoints: etcd.endpoints, config: 'session.hit-max=20' });
+    // Same clock as a and b (moved 61 s on above): a node that far off would refuse (cluster.max-clock-skew).
+    const limited = await startNode({ endpoints: etcd.endpoints, config: 'session.hit-max=20', clock });
     try {
       const { sessionId } = await limited.api.create({ site: 'default', user: 'frank', clientType: ClientType.CLIENT_TYPE_API, deviceId: 'svc', attributes: {} });
       const results = await Promise.all(

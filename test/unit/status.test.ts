@@ -20,6 +20,7 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.StoreQuotaExceededError(),
     new errors.CacheStaleError(6000),
     new errors.NotServingError('starting'),
+    new errors.ClockSkewError(20_000, 5000),
     new errors.UnreadableRecordError('x'),
     new errors.SessionLimitReachedError(1),
     new errors.SessionActiveElsewhereError(),

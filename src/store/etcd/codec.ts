@@ -140,15 +140,15 @@ export function decodePresence(bytes: Uint8Array): { connections: number; instan
 }
 
 /** Encodes a node registration. */
-export function encodeNode(nodeId: string, startTime: number, configVersion: string): Uint8Array {
-  return NodeRecord.encode({ version: RECORD_VERSION, nodeId, startTimeMs: startTime, configVersion }).finish();
+export function encodeNode(nodeId: string, startTime: number, configVersion: string, wallTime = 0): Uint8Array {
+  return NodeRecord.encode({ version: RECORD_VERSION, nodeId, startTimeMs: startTime, configVersion, wallTimeMs: wallTime }).finish();
 }
 
-/** Decodes a node registration. */
-export function decodeNode(bytes: Uint8Array): { nodeId: string; startTime: number; configVersion: string } | null {
+/** Decodes a node registration; wallTime is the writer's clock at write (0 from writers that predate it). */
+export function decodeNode(bytes: Uint8Array): { nodeId: string; startTime: number; configVersion: string; wallTime: number } | null {
   try {
     const m = NodeRecord.decode(bytes);
-    return { nodeId: m.nodeId, startTime: m.startTimeMs, configVersion: m.configVersion };
+    return { nodeId: m.nodeId, startTime: m.startTimeMs, configVersion: m.configVersion, wallTime: m.wallTimeMs };
   } catch {
     return null;
   }

@@ -8,7 +8,20 @@ export interface GrpcServerOptions {
   maxReceiveBytes?: number;
   /** TLS credentials; default plaintext. */
   credentials?: ServerCredentials;
+  /**
+   * How long a connection may be quiet before the server pings the client (HTTP/2 PING). Default
+   * 10 000 ms. With keepaliveTimeoutMs it bounds how long a client that stopped answering (crashed
+   * host, SIGSTOP, dropped network) keeps its Attach and WatchEvents streams: time + timeout.
+   */
+  keepaliveTimeMs?: number;
+  /** How long the server waits for the ping's answer before closing the connection. Default 10 000 ms. */
+  keepaliveTimeoutMs?: number;
 }
+
+/** Default server keepalive: a client that stopped answering is disconnected within 20 s. */
+export const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
+/** Default wait for a keepalive ping's answer. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 10_000;
 
 /**
  * GrpcServer owns the grpc-js server's lifecycle: bind, then a layered shutdown as in grpc-js —
@@ -20,9 +33,17 @@ export class GrpcServer {
 
   constructor(private readonly options: GrpcServerOptions) {
     if (!/^[^\s]+:\d+$/.test(options.listen)) throw new Error(`server: listen must be host:port, got ${JSON.stringify(options.listen)}`);
+    const keepaliveTime = options.keepaliveTimeMs ?? DEFAULT_KEEPALIVE_TIME_MS;
+    const keepaliveTimeout = options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS;
+    if (!(keepaliveTime >= 100)) throw new Error('server: keepaliveTimeMs must be at least 100 ms');
+    if (!(keepaliveTimeout >= 100)) throw new Error('server: keepaliveTimeoutMs must be at least 100 ms');
     this.server = new Server({
       'grpc.max_receive_message_length': options.maxReceiveBytes ?? 4 * 1024 * 1024,
       'grpc.keepalive_permit_without_calls': 1,
+      // Half-open connections (issue 10): ping quiet clients and drop those that do not answer, so
+      // their Attach streams close and connection-bound sessions start their grace.
+      'grpc.keepalive_time_ms': keepaliveTime,
+      'grpc.keepalive_timeout_ms': keepaliveTimeout,
     });
   }
 

@@ -86,6 +86,11 @@ export interface NodeRecord {
   nodeId: string;
   startTimeMs: number;
   configVersion: string;
+  /**
+   * The writer's wall clock (epoch ms) when it built this value; rewritten every few seconds so the
+   * other nodes can estimate their clock offset from it on receipt (issue 10, clock skew).
+   */
+  wallTimeMs: number;
 }
 
 /** EventRecord is one lifecycle event, kept for the retention window. */
@@ -909,7 +914,7 @@ export const PresenceEntry: MessageFns<PresenceEntry> = {
 };
 
 function createBaseNodeRecord(): NodeRecord {
-  return { version: 0, nodeId: "", startTimeMs: 0, configVersion: "" };
+  return { version: 0, nodeId: "", startTimeMs: 0, configVersion: "", wallTimeMs: 0 };
 }
 
 export const NodeRecord: MessageFns<NodeRecord> = {
@@ -925,6 +930,9 @@ export const NodeRecord: MessageFns<NodeRecord> = {
     }
     if (message.configVersion !== "") {
       writer.uint32(34).string(message.configVersion);
+    }
+    if (message.wallTimeMs !== 0) {
+      writer.uint32(40).int64(message.wallTimeMs);
     }
     return writer;
   },
@@ -974,6 +982,14 @@ export const NodeRecord: MessageFns<NodeRecord> = {
             message.configVersion = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.wallTimeMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1004,6 +1020,11 @@ export const NodeRecord: MessageFns<NodeRecord> = {
         : isSet(object.config_version)
         ? globalThis.String(object.config_version)
         : "",
+      wallTimeMs: isSet(object.wallTimeMs)
+        ? globalThis.Number(object.wallTimeMs)
+        : isSet(object.wall_time_ms)
+        ? globalThis.Number(object.wall_time_ms)
+        : 0,
     };
   },
 
@@ -1021,6 +1042,9 @@ export const NodeRecord: MessageFns<NodeRecord> = {
     if (message.configVersion !== "") {
       obj.configVersion = message.configVersion;
     }
+    if (message.wallTimeMs !== 0) {
+      obj.wallTimeMs = Math.round(message.wallTimeMs);
+    }
     return obj;
   },
 
@@ -1033,6 +1057,7 @@ export const NodeRecord: MessageFns<NodeRecord> = {
     message.nodeId = object.nodeId ?? "";
     message.startTimeMs = object.startTimeMs ?? 0;
     message.configVersion = object.configVersion ?? "";
+    message.wallTimeMs = object.wallTimeMs ?? 0;
     return message;
   },
 };
