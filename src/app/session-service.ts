@@ -380,10 +380,12 @@ export class SessionService {
   }
 
   /** Logs out (EndSession): the session and its data are gone at once, cluster-wide. */
-  async end(id: string): Promise<void> {
+  async end(id: string, client?: ClientInfo): Promise<void> {
     requireSessionId(id);
     const hash = hashSessionId(id);
     const s = await this.lookup(hash);
+    // A bound ticket held by someone else cannot log its owner out either.
+    if (s) requireBinding(s.rec, id, client);
     if (s && (await this.endSession(s, 'LOGGED_OUT'))) return;
     // Gone or changed meanwhile: a racing Reauthenticate may have moved it to a new id (revocation.ts).
     if (!(await endLineage(this.lineage, hash, 'LOGGED_OUT', LOGOUT_FOLLOW_WINDOW_MS))) throw new SessionNotFoundError();

@@ -115,9 +115,14 @@ describe('issue 10 item 8: bindings', function () {
     assert.ok(b.node.cache.get(hashSessionId(r.sessionId))?.rec.binding.salt, 'the new record has a salt');
   });
 
-  it('EndSession needs no client info: a logout always works', async () => {
+  it('EndSession checks the bindings too: a stolen bound ticket cannot log its owner out; the owner can', async () => {
     const { sessionId } = await login('lou');
-    await b.api.end({ sessionId });
+    for (const client of [THIEF, undefined]) {
+      const e = await failure(b.api.end({ sessionId, ...(client ? { client } : {}) }));
+      assert.deepEqual([e.code, e.reason], [status.PERMISSION_DENIED, 'BINDING_MISMATCH']);
+    }
+    assert.equal(await verdict(a, sessionId, HOME), Verdict.VERDICT_VALID, 'nothing ended');
+    await b.api.end({ sessionId, client: HOME });
     assert.equal(await verdict(a, sessionId, HOME), Verdict.VERDICT_NOT_FOUND);
   });
 });

@@ -124,7 +124,7 @@ export function heartbeatHandler(options: WebSessionOptions): (req: RequestLike,
  */
 export function logout(options: WebSessionOptions, then?: (req: RequestLike, res: ResponseLike) => void): (req: RequestLike, res: ResponseLike, next: NextLike) => void {
   return (req, res, next) => {
-    endQuietly(options, sessionIdOf(req.headers, options)).then(
+    endQuietly(options, sessionIdOf(req.headers, options), clientIp(req), userAgent(req)).then(
       () => {
         clearSessionCookie(res, options.cookie);
         if (then) then(req, res);

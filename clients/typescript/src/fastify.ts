@@ -87,7 +87,7 @@ export function heartbeatHandler(options: WebSessionOptions): (request: FastifyR
 export function logoutHandler(options: WebSessionOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   return async (request, reply) => {
     try {
-      await endQuietly(options, sessionIdOf(request.headers, options));
+      await endQuietly(options, sessionIdOf(request.headers, options), request.ip, request.headers['user-agent']);
     } catch (err) {
       if (isUnavailable(err)) return reply.code(503).send(unavailableBody(err));
       throw err;

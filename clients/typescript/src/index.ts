@@ -2,7 +2,7 @@
 // Web framework helpers live in the subpaths `./express`, `./fastify` and `./express-session`.
 export { SessionClient, DEFAULT_DEADLINE_MS, type CreateSessionInput, type CreatedSession } from './session-client.js';
 export { AdminClient } from './admin-client.js';
-export type { ClientOptions, CallOptions } from './options.js';
+export type { ClientOptions, CallOptions, SessionCallOptions } from './options.js';
 export { targetOf, serviceConfig, channelOptions, RETRYABLE_METHODS, SESSION_SERVICE, ADMIN_SERVICE, type RetryOptions, type KeepaliveOptions } from './channel.js';
 export { channelCredentials, tokenReader, bearerInterceptor, type TlsOptions, type TokenSource } from './credentials.js';
 export {

@@ -32,6 +32,14 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Options of a call that names a session: the end user's connection, which the server checks
+ * against a bound session's bindings (BINDING_MISMATCH when it differs or is missing).
+ */
+export interface SessionCallOptions extends CallOptions {
+  readonly client?: { readonly ip: string; readonly userAgent: string };
+}
+
 /** Validates client options at construction so a bad value fails before the first call. */
 export function checkClientOptions(o: ClientOptions): void {
   if (!o || (typeof o.endpoints !== 'string' && !Array.isArray(o.endpoints))) throw new TypeError('options.endpoints is required (host:port or a list)');

@@ -1,6 +1,6 @@
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { makeGrpcClient, unary } from './base-client.js';
-import type { CallOptions, ClientOptions } from './options.js';
+import type { CallOptions, ClientOptions, SessionCallOptions } from './options.js';
 import type { Attribute, Session } from './gen/sessionmanager/v1/session.js';
 import {
   AttachRequest,
@@ -73,37 +73,37 @@ export class SessionClient {
   }
 
   /** Logs out: ends the session and destroys its data. */
-  async endSession(sessionId: string, opts?: CallOptions): Promise<void> {
-    await unary(this.raw, this.raw.endSession, EndSessionRequest.fromPartial({ sessionId }), this.deadlineMs, opts);
+  async endSession(sessionId: string, opts?: SessionCallOptions): Promise<void> {
+    await unary(this.raw, this.raw.endSession, EndSessionRequest.fromPartial({ sessionId, client: opts?.client }), this.deadlineMs, opts);
   }
 
   /** Reads a session without touching it (NotFoundError when it is gone). */
-  async getSession(sessionId: string, opts?: CallOptions): Promise<Session> {
-    const res = await unary(this.raw, this.raw.getSession, GetSessionRequest.fromPartial({ sessionId }), this.deadlineMs, opts);
+  async getSession(sessionId: string, opts?: SessionCallOptions): Promise<Session> {
+    const res = await unary(this.raw, this.raw.getSession, GetSessionRequest.fromPartial({ sessionId, client: opts?.client }), this.deadlineMs, opts);
     return res.session!;
   }
 
   /** Reads one attribute with its etag (NotFoundError with reason ATTRIBUTE_NOT_FOUND when absent). */
-  async getAttribute(sessionId: string, name: string, opts?: CallOptions): Promise<Attribute> {
-    const res = await unary(this.raw, this.raw.getAttribute, GetAttributeRequest.fromPartial({ sessionId, name }), this.deadlineMs, opts);
+  async getAttribute(sessionId: string, name: string, opts?: SessionCallOptions): Promise<Attribute> {
+    const res = await unary(this.raw, this.raw.getAttribute, GetAttributeRequest.fromPartial({ sessionId, name, client: opts?.client }), this.deadlineMs, opts);
     return res.attribute!;
   }
 
   /** Writes one attribute; `etag` or `createOnly` make it conditional (ConflictError when the condition fails). */
-  async setAttribute(sessionId: string, name: string, value: Uint8Array | string, cond: { etag?: string; createOnly?: boolean } = {}, opts?: CallOptions): Promise<{ etag: string }> {
-    const req = SetAttributeRequest.fromPartial({ sessionId, name, value: bytes(value), etag: cond.etag ?? '', createOnly: cond.createOnly ?? false });
+  async setAttribute(sessionId: string, name: string, value: Uint8Array | string, cond: { etag?: string; createOnly?: boolean } = {}, opts?: SessionCallOptions): Promise<{ etag: string }> {
+    const req = SetAttributeRequest.fromPartial({ sessionId, name, value: bytes(value), etag: cond.etag ?? '', createOnly: cond.createOnly ?? false, client: opts?.client });
     const res = await unary(this.raw, this.raw.setAttribute, req, this.deadlineMs, opts);
     return { etag: res.etag };
   }
 
   /** Deletes one attribute, conditional on `etag` when given. */
-  async deleteAttribute(sessionId: string, name: string, cond: { etag?: string } = {}, opts?: CallOptions): Promise<void> {
-    await unary(this.raw, this.raw.deleteAttribute, DeleteAttributeRequest.fromPartial({ sessionId, name, etag: cond.etag ?? '' }), this.deadlineMs, opts);
+  async deleteAttribute(sessionId: string, name: string, cond: { etag?: string } = {}, opts?: SessionCallOptions): Promise<void> {
+    await unary(this.raw, this.raw.deleteAttribute, DeleteAttributeRequest.fromPartial({ sessionId, name, etag: cond.etag ?? '', client: opts?.client }), this.deadlineMs, opts);
   }
 
   /** Re-authenticates a session after a new login of the same user: data kept, new session id. */
-  async reauthenticate(sessionId: string, user: string, opts?: CallOptions): Promise<CreatedSession> {
-    const res = await unary(this.raw, this.raw.reauthenticate, ReauthenticateRequest.fromPartial({ sessionId, user }), this.deadlineMs, opts);
+  async reauthenticate(sessionId: string, user: string, opts?: SessionCallOptions): Promise<CreatedSession> {
+    const res = await unary(this.raw, this.raw.reauthenticate, ReauthenticateRequest.fromPartial({ sessionId, user, client: opts?.client }), this.deadlineMs, opts);
     return { sessionId: res.sessionId, session: res.session! };
   }
 

@@ -59,10 +59,11 @@ export function isUnavailable(err: unknown): err is SessionManagerError {
 }
 
 /** Ends a session for logout; a session already gone (or an id that is not one) counts as logged out. */
-export async function endQuietly(o: WebSessionOptions, sessionId: string | undefined): Promise<void> {
+export async function endQuietly(o: WebSessionOptions, sessionId: string | undefined, ip?: string, userAgent?: string): Promise<void> {
   if (!sessionId) return;
   try {
-    await o.client.endSession(sessionId);
+    // The request's connection goes along, so a bound session's logout passes its binding check.
+    await o.client.endSession(sessionId, { client: { ip: ip ?? '', userAgent: userAgent ?? '' } });
   } catch (err) {
     if (err instanceof NotFoundError || (err instanceof InvalidArgumentError && err.reason === 'MALFORMED_SESSION_ID')) return;
     throw err;

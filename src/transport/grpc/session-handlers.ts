@@ -123,7 +123,7 @@ export function sessionHandlers(
     endSession: u('EndSession', async (req, caller) => {
       const site = await svc.siteOf(req.sessionId);
       if (site !== undefined) access.checkSite(caller, site);
-      await withCaller(caller.name, () => svc.end(req.sessionId));
+      await withCaller(caller.name, () => svc.end(req.sessionId, clientOf(req.client)));
       access.audit(caller, 'logout', { site: site ?? '' });
       return {};
     }),

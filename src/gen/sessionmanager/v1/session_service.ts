@@ -219,6 +219,8 @@ export interface HeartbeatResponse {
 /** EndSessionRequest is a logout. */
 export interface EndSessionRequest {
   sessionId: string;
+  /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
+  client?: ClientInfo | undefined;
 }
 
 /** EndSessionResponse is empty: the session is gone. */
@@ -1266,13 +1268,16 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
 };
 
 function createBaseEndSessionRequest(): EndSessionRequest {
-  return { sessionId: "" };
+  return { sessionId: "", client: undefined };
 }
 
 export const EndSessionRequest: MessageFns<EndSessionRequest> = {
   encode(message: EndSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== "") {
       writer.uint32(10).string(message.sessionId);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1298,6 +1303,14 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
             message.sessionId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1317,6 +1330,7 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
 
@@ -1324,6 +1338,9 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
     const obj: any = {};
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
+    }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
     }
     return obj;
   },
@@ -1334,6 +1351,9 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
   fromPartial<I extends Exact<DeepPartial<EndSessionRequest>, I>>(object: I): EndSessionRequest {
     const message = createBaseEndSessionRequest();
     message.sessionId = object.sessionId ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
     return message;
   },
 };
