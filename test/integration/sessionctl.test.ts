@@ -162,13 +162,16 @@ describe('sessionctl', function () {
     p.stdout.on('data', (d: Buffer) => (out += d));
     const closed = new Promise<number | null>((r) => p.on('close', r));
     const deadline = Date.now() + 15_000;
-    while (!/"user":"watched"/.test(out) && Date.now() < deadline) {
+    // Each web login of the same user replaces the previous one: wait for a CREATED event of one.
+    const created = () =>
+      out.split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>).find((e) => e['user'] === 'watched' && e['type'] === 'CREATED');
+    while (!created() && Date.now() < deadline) {
       await ctl(['create', '--user', 'watched'], EP);
       await new Promise((r) => setTimeout(r, 200));
     }
     p.kill('SIGINT');
     assert.equal(await closed, 0);
-    const ev = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>).find((e) => e['user'] === 'watched');
+    const ev = created();
     assert.ok(ev, out);
     assert.deepEqual([ev['type'], ev['clientType'], ev['site']], ['CREATED', 'web', 'default']);
   });
