@@ -212,6 +212,7 @@ export class SessionNode {
         presenceMirror: this.presenceMirror,
         presenceStore,
         events: this.events,
+        families: store.families,
       },
       { nodeId: options.nodeId, ...(options.idKeyFile ? { idKey: readIdKey(options.idKeyFile) } : {}) },
     );

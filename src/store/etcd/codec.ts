@@ -43,6 +43,7 @@ export function encodeSession(rec: SessionRecord): Uint8Array {
     boundIpHash: rec.binding.ipHash,
     boundUserAgentHash: rec.binding.userAgentHash,
     bindingSalt: rec.binding.salt ?? '',
+    loginFamily: rec.loginFamily ?? '',
   }).finish();
 }
 
@@ -82,6 +83,7 @@ export function decodeSession(bytes: Uint8Array): SessionRecord {
     connectionLostAt: m.connectionLostMs,
     // A record without a salt is of the previous format: its hashes are salted with the session id.
     binding: { ipHash: m.boundIpHash, userAgentHash: m.boundUserAgentHash, ...(m.bindingSalt ? { salt: m.bindingSalt } : {}) },
+    ...(m.loginFamily ? { loginFamily: m.loginFamily } : {}),
   };
 }
 
@@ -164,6 +166,7 @@ const END_REASONS: readonly EndReason[] = [
   'REVOKED',
   'REPLACED',
   'HIT_LIMIT',
+  'TOKEN_REUSED',
 ];
 
 /** Encodes a lifecycle event. */

@@ -30,6 +30,7 @@ const END_REASONS: Record<DomainEndReason, EndReason> = {
   REVOKED: EndReason.END_REASON_REVOKED,
   REPLACED: EndReason.END_REASON_REPLACED,
   HIT_LIMIT: EndReason.END_REASON_HIT_LIMIT,
+  TOKEN_REUSED: EndReason.END_REASON_TOKEN_REUSED,
 };
 
 /** Maps a domain end reason to the API enum. */

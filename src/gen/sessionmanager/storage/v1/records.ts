@@ -57,6 +57,8 @@ export interface SessionRecord {
    * Adding it did not change `version`: replicas of the previous release still read these records.
    */
   bindingSalt: string;
+  /** Id of the persistent-login family the session was issued or resumed under ('' = none). */
+  loginFamily: string;
 }
 
 /**
@@ -309,6 +311,7 @@ function createBaseSessionRecord(): SessionRecord {
     boundIpHash: "",
     boundUserAgentHash: "",
     bindingSalt: "",
+    loginFamily: "",
   };
 }
 
@@ -361,6 +364,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     }
     if (message.bindingSalt !== "") {
       writer.uint32(130).string(message.bindingSalt);
+    }
+    if (message.loginFamily !== "") {
+      writer.uint32(138).string(message.loginFamily);
     }
     return writer;
   },
@@ -506,6 +512,14 @@ export const SessionRecord: MessageFns<SessionRecord> = {
             message.bindingSalt = reader.string();
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.loginFamily = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -580,6 +594,11 @@ export const SessionRecord: MessageFns<SessionRecord> = {
         : isSet(object.binding_salt)
         ? globalThis.String(object.binding_salt)
         : "",
+      loginFamily: isSet(object.loginFamily)
+        ? globalThis.String(object.loginFamily)
+        : isSet(object.login_family)
+        ? globalThis.String(object.login_family)
+        : "",
     };
   },
 
@@ -633,6 +652,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     if (message.bindingSalt !== "") {
       obj.bindingSalt = message.bindingSalt;
     }
+    if (message.loginFamily !== "") {
+      obj.loginFamily = message.loginFamily;
+    }
     return obj;
   },
 
@@ -659,6 +681,7 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     message.boundIpHash = object.boundIpHash ?? "";
     message.boundUserAgentHash = object.boundUserAgentHash ?? "";
     message.bindingSalt = object.bindingSalt ?? "";
+    message.loginFamily = object.loginFamily ?? "";
     return message;
   },
 };
