@@ -8,6 +8,7 @@ import { hashLoginToken } from '../../src/app/login-tokens.js';
 import { decideResume } from '../../src/domain/login-family.js';
 import { decodeEvent } from '../../src/store/etcd/codec.js';
 import { decodeFamily } from '../../src/store/etcd/login-family-store.js';
+import { SessionClient } from '@session-manager/client';
 import { adminOf, adminTokenFile } from '../support/cluster.js';
 import { EtcdCluster } from '../support/etcd.js';
 import { OffsetClock } from '../support/fake-clock.js';
@@ -230,6 +231,25 @@ describe('persistent logins and own sessions on three nodes over a three-member 
     assert.equal((await kv.getAll().prefix(`${PREFIX}s/`).keys()).length, sessionsBefore);
     // The good token still works: refusals spent nothing.
     keep(await api(1).resume({ loginToken: good.loginToken, deviceId: 'd1' }));
+  });
+
+  it('the client package has the calls typed: persistent login, resume, list and end own sessions, forget', async () => {
+    const client = new SessionClient({ endpoints: nodes.map((n) => n.address) });
+    try {
+      const a = await client.createSession({ site: 'default', user: 'pkg', clientType: ClientType.CLIENT_TYPE_WEB, deviceId: 'd1', persistent: true });
+      keep({ sessionId: a.sessionId, loginToken: a.loginToken ?? '' });
+      const r = await client.resumeSession(a.loginToken!, 'd1');
+      keep(r);
+      const mine = await client.listMySessions(r.sessionId);
+      assert.equal(mine.filter((s) => s.current).length, 1);
+      const other = await client.createSession({ site: 'default', user: 'pkg', clientType: ClientType.CLIENT_TYPE_MOBILE, deviceId: 'd2' });
+      keep({ sessionId: other.sessionId, loginToken: '' });
+      assert.equal(await client.endMySessions(r.sessionId, 'others'), 1);
+      await client.endSession(r.sessionId, { forgetLogin: true });
+      await assert.rejects(client.resumeSession(r.loginToken, 'd1'), { reason: 'LOGIN_TOKEN_NOT_FOUND' } as object);
+    } finally {
+      client.close();
+    }
   });
 
   it('tokens survive a node restart and work on the new node', async () => {

@@ -1,6 +1,6 @@
 // @session-manager/client: the typed client of session-manager for the services that call it.
 // Web framework helpers live in the subpaths `./express`, `./fastify` and `./express-session`.
-export { SessionClient, DEFAULT_DEADLINE_MS, type CreateSessionInput, type CreatedSession } from './session-client.js';
+export { SessionClient, DEFAULT_DEADLINE_MS, type CreateSessionInput, type CreatedSession, type MySessionsScope } from './session-client.js';
 export { AdminClient } from './admin-client.js';
 export type { ClientOptions, CallOptions } from './options.js';
 export { targetOf, serviceConfig, channelOptions, RETRYABLE_METHODS, SESSION_SERVICE, ADMIN_SERVICE, type RetryOptions, type KeepaliveOptions } from './channel.js';
