@@ -64,11 +64,12 @@ describe('persistent logins and own sessions on three nodes over a three-member 
       for (const n of nodes) if ((await n.api.validate({ sessionId })).verdict !== Verdict.VERDICT_NOT_FOUND) return false;
       return true;
     }, { what: 'session gone on every node' });
-  const endEvents = async (sessionIds: string[]) => {
+  const eventsOf = async (type: string, sessionIds: string[]) => {
     const refs = new Set(sessionIds.map(hashSessionId));
     const all = await kv.getAll().prefix(`${PREFIX}e/`).buffers();
-    return Object.values(all).map((v) => decodeEvent(v)).filter((e) => e && e.type === 'ENDED' && refs.has(e.sessionRef));
+    return Object.values(all).map((v) => decodeEvent(v)).filter((e) => e && e.type === type && refs.has(e.sessionRef));
   };
+  const endEvents = (sessionIds: string[]) => eventsOf('ENDED', sessionIds);
 
   it('issues a 256-bit URL-safe token with a persistent login; the session is marked persistent', async () => {
     const r = keep(await login(api(0), 'issue'));
@@ -114,6 +115,12 @@ describe('persistent logins and own sessions on three nodes over a three-member 
     const ev = await endEvents([first.sessionId, owner.sessionId]);
     assert.equal(ev.length, 2);
     assert.ok(ev.every((e) => e!.endReason === 'TOKEN_REUSED'));
+    // Lifecycle events for issue, resume and the reuse revocation, all naming the family.
+    const [issued] = await eventsOf('CREATED', [first.sessionId]);
+    const [resumed] = await eventsOf('CREATED', [owner.sessionId]);
+    assert.equal(issued?.login, 'ISSUED');
+    assert.equal(resumed?.login, 'RESUMED');
+    assert.ok(issued.loginFamily && ev.every((e) => e!.loginFamily === issued.loginFamily) && resumed.loginFamily === issued.loginFamily);
   });
 
   it('reuse: the owner presenting after the thief resumed ends the thief’s session everywhere', async () => {

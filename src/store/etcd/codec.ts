@@ -182,6 +182,8 @@ export function encodeEvent(e: SessionEvent): Uint8Array {
     successorRef: e.successorRef ?? '',
     timeMs: e.time,
     caller: e.caller ?? '',
+    login: e.login === 'ISSUED' ? 1 : e.login === 'RESUMED' ? 2 : 0,
+    loginFamily: e.loginFamily ?? '',
   }).finish();
 }
 
@@ -203,6 +205,8 @@ export function decodeEvent(bytes: Uint8Array): SessionEvent | null {
       ...(m.successorRef ? { successorRef: m.successorRef } : {}),
       time: m.timeMs,
       ...(m.caller ? { caller: m.caller } : {}),
+      ...(m.login === 1 ? { login: 'ISSUED' as const } : m.login === 2 ? { login: 'RESUMED' as const } : {}),
+      ...(m.loginFamily ? { loginFamily: m.loginFamily } : {}),
     };
   } catch {
     return null;

@@ -116,6 +116,7 @@ export class EtcdSessionStore implements SessionStore {
         clientType: s.rec.clientType,
         sessionRef: s.hash,
         ...(successorRef ? { successorRef } : {}),
+        ...(s.rec.loginFamily ? { loginFamily: s.rec.loginFamily } : {}),
       }),
     ];
   }
@@ -241,7 +242,14 @@ export class EtcdSessionStore implements SessionStore {
               ...ops,
               ...this.createOps(req.hash, rec, req.attributes, req.etags, lease),
               { request_put: { key: b(this.keys.lastCreate()), value: Buffer.alloc(0) } },
-              await this.eventOp({ type: 'CREATED', site: rec.site, user: rec.user, clientType: rec.clientType, sessionRef: req.hash }),
+              await this.eventOp({
+                type: 'CREATED',
+                site: rec.site,
+                user: rec.user,
+                clientType: rec.clientType,
+                sessionRef: req.hash,
+                ...(req.token ? { login: req.token.expectMod === 0 ? ('ISSUED' as const) : ('RESUMED' as const), loginFamily: req.token.familyId } : {}),
+              }),
             ],
             failure: req.token ? [{ request_range: { key: b(this.keys.loginFamily(req.token.familyId)) } }] : [],
           },

@@ -8,6 +8,7 @@ import type { Caller } from '../../auth/caller-auth.js';
 import type { EndReason as DomainEndReason } from '../../domain/session.js';
 import {
   EventType,
+  LoginEvent,
   type AdminServiceServer,
   type WatchEventsRequest,
   type WatchEventsResponse,
@@ -58,6 +59,8 @@ export function eventToPb(token: string, e: SessionEvent): WatchEventsResponse {
     successorRef: e.successorRef ?? '',
     time: new Date(e.time),
     caller: e.caller ?? '',
+    login: e.login === 'ISSUED' ? LoginEvent.LOGIN_EVENT_ISSUED : e.login === 'RESUMED' ? LoginEvent.LOGIN_EVENT_RESUMED : LoginEvent.LOGIN_EVENT_UNSPECIFIED,
+    loginFamily: e.loginFamily ?? '',
   };
 }
 

@@ -110,6 +110,10 @@ export interface EventRecord {
   timeMs: number;
   /** Policy name of the calling service that caused the event; empty for the service's own work. */
   caller: string;
+  /** For CREATED: 1 = a persistent login was issued with it, 2 = it was created by a resume. */
+  login: number;
+  /** The persistent-login family of the session ('' = none). */
+  loginFamily: string;
 }
 
 /** AttributeRecord is one attribute value as stored in etcd. */
@@ -1097,6 +1101,8 @@ function createBaseEventRecord(): EventRecord {
     successorRef: "",
     timeMs: 0,
     caller: "",
+    login: 0,
+    loginFamily: "",
   };
 }
 
@@ -1131,6 +1137,12 @@ export const EventRecord: MessageFns<EventRecord> = {
     }
     if (message.caller !== "") {
       writer.uint32(82).string(message.caller);
+    }
+    if (message.login !== 0) {
+      writer.uint32(88).int32(message.login);
+    }
+    if (message.loginFamily !== "") {
+      writer.uint32(98).string(message.loginFamily);
     }
     return writer;
   },
@@ -1228,6 +1240,22 @@ export const EventRecord: MessageFns<EventRecord> = {
             message.caller = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.login = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.loginFamily = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1272,6 +1300,12 @@ export const EventRecord: MessageFns<EventRecord> = {
         ? globalThis.Number(object.time_ms)
         : 0,
       caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
+      login: isSet(object.login) ? globalThis.Number(object.login) : 0,
+      loginFamily: isSet(object.loginFamily)
+        ? globalThis.String(object.loginFamily)
+        : isSet(object.login_family)
+        ? globalThis.String(object.login_family)
+        : "",
     };
   },
 
@@ -1307,6 +1341,12 @@ export const EventRecord: MessageFns<EventRecord> = {
     if (message.caller !== "") {
       obj.caller = message.caller;
     }
+    if (message.login !== 0) {
+      obj.login = Math.round(message.login);
+    }
+    if (message.loginFamily !== "") {
+      obj.loginFamily = message.loginFamily;
+    }
     return obj;
   },
 
@@ -1325,6 +1365,8 @@ export const EventRecord: MessageFns<EventRecord> = {
     message.successorRef = object.successorRef ?? "";
     message.timeMs = object.timeMs ?? 0;
     message.caller = object.caller ?? "";
+    message.login = object.login ?? 0;
+    message.loginFamily = object.loginFamily ?? "";
     return message;
   },
 };
