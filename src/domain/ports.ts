@@ -74,6 +74,11 @@ export interface LoginFamilyStore {
   revoke(f: StoredFamily, reason: EndReason, now: number): Promise<boolean>;
   /** Ids of a user's families at a site. */
   ofUser(site: string, user: string): Promise<string[]>;
+  /**
+   * Removes families that expired (lifetime or inactivity) before `now`, each with its current and
+   * last spent token key and its user index entry, fenced on scavenger leadership. Returns how many.
+   */
+  sweepExpired(now: number, fence: Fence): Promise<number>;
 }
 
 /** Options of SessionStore.revokeUser: a session to keep (EndMySessions "others") and the end reason (default REVOKED). */

@@ -299,6 +299,14 @@ describe('persistent logins on an injected clock: lifetime, inactivity, the Spot
     const e = await failure(n.api.resume({ loginToken: c.loginToken, deviceId: 'd1' }));
     assert.equal(e.code, status.NOT_FOUND);
     assert.equal(e.reason, 'LOGIN_TOKEN_EXPIRED');
+    // The scavenger removes the expired family; its token is then unknown.
+    const familyKeys = () => n.node.etcd.client.getAll().prefix('/plc/lf/').count();
+    const before = await familyKeys();
+    await eventually(() => n.node.scavenger.state === 'leading', { what: 'scavenger elected' });
+    const report = await n.node.scavenger.cycle();
+    assert.ok((report?.loginFamiliesRemoved ?? 0) >= 1, JSON.stringify(report));
+    assert.equal(await familyKeys(), before - (report?.loginFamiliesRemoved ?? 0));
+    assert.equal((await failure(n.api.resume({ loginToken: c.loginToken, deviceId: 'd1' }))).reason, 'LOGIN_TOKEN_NOT_FOUND');
   });
 
   it('a family past its lifetime (30 d) is expired although used daily', async () => {

@@ -1,6 +1,6 @@
 import type { ICompare, IRequestOp } from 'etcd3';
 import type { LoginFamily } from '../../domain/login-family.js';
-import type { LoginFamilyStore, LoginTokenWrite, StoredFamily } from '../../domain/ports.js';
+import type { Fence, LoginFamilyStore, LoginTokenWrite, StoredFamily } from '../../domain/ports.js';
 import type { EndReason } from '../../domain/session.js';
 import { UnreadableRecordError } from '../../domain/errors.js';
 import type { EtcdGateway } from './client.js';
@@ -84,6 +84,42 @@ export class EtcdLoginFamilyStore implements LoginFamilyStore {
       'l',
     );
     return r.succeeded;
+  }
+
+  async sweepExpired(now: number, fence: Fence): Promise<number> {
+    const prefix = `${this.keys.prefix}lf/`;
+    const r = await this.etcd.range({ key: b(prefix), range_end: prefixEnd(prefix) }, 'l');
+    let removed = 0;
+    for (const kv of r.kvs) {
+      let f: LoginFamily;
+      try {
+        f = decodeFamily(kv.value);
+      } catch {
+        continue; // unreadable: left to its lease
+      }
+      // A revoked family stays until its lease ends, so its tokens still answer as revoked.
+      if (f.revokedAt !== undefined || (now < f.expiresAt && now < f.lastUsedAt + f.idleMs)) continue;
+      const id = kv.key.toString().slice(prefix.length);
+      const ops: IRequestOp[] = [
+        { request_delete_range: { key: kv.key } },
+        { request_delete_range: { key: b(this.keys.loginToken(f.current)) } },
+        { request_delete_range: { key: b(this.keys.userFamilies(f.site, f.user) + id) } },
+      ];
+      if (f.previous) ops.push({ request_delete_range: { key: b(this.keys.loginToken(f.previous.hash)) } });
+      const t = await this.etcd.txn(
+        {
+          compare: [
+            { key: b(fence.key), target: 'Create', result: 'Equal', create_revision: fence.createRevision },
+            { key: kv.key, target: 'Mod', result: 'Equal', mod_revision: Number(kv.mod_revision) },
+          ],
+          success: ops,
+          failure: [],
+        },
+        'l',
+      );
+      if (t.succeeded) removed++;
+    }
+    return removed;
   }
 
   async ofUser(site: string, user: string): Promise<string[]> {
