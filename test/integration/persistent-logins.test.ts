@@ -168,6 +168,25 @@ describe('persistent logins and own sessions on three nodes over a three-member 
     assert.equal((await failure(api(2).resume({ loginToken: b.loginToken, deviceId: 'd1' }))).reason, 'LOGIN_TOKEN_NOT_FOUND');
   });
 
+  it('RevokeUserSessions racing ResumeSession: no resumed session or token escapes (20 trials)', async () => {
+    const adm = adminOf(nodes[1] as TestNode, admin.token);
+    let resumedFirst = 0;
+    for (let i = 0; i < 20; i++) {
+      const user = `race-revoke-${i}`;
+      const a = keep(await login(api(i), user));
+      const [re] = await Promise.allSettled([api(i + 1).resume({ loginToken: a.loginToken, deviceId: 'd1' }), adm.revokeUser({ site: 'default', user })]);
+      if (re.status === 'fulfilled') {
+        resumedFirst++;
+        keep(re.value);
+        await notFoundEverywhere(re.value.sessionId);
+        assert.notEqual((await failure(api(i + 2).resume({ loginToken: re.value.loginToken, deviceId: 'd1' }))).code, 0);
+      }
+      await notFoundEverywhere(a.sessionId);
+      assert.equal((await adm.list({ site: 'default', user, pageSize: 10, pageToken: '', clientType: 0, state: 0 })).sessions.length, 0);
+    }
+    void resumedFirst;
+  });
+
   it('own sessions: the list shows exactly the user’s sessions at the site, current once; "end others" leaves only the caller’s', async () => {
     const mine = [
       keep(await login(api(0), 'own', 'd1')),
