@@ -212,6 +212,7 @@ export class SessionNode {
         presenceMirror: this.presenceMirror,
         presenceStore,
         events: this.events,
+        families: store.families,
       },
       { nodeId: options.nodeId, ...(options.idKeyFile ? { idKey: readIdKey(options.idKeyFile) } : {}) },
     );
@@ -225,7 +226,7 @@ export class SessionNode {
       ...(options.electionTtlSeconds ? { ttlSeconds: options.electionTtlSeconds } : {}),
     });
     this.scavenger = new Scavenger(
-      { elector: this.elector, service: this.service, store, feed: this.feed, clock: this.clock, events: this.events, log: this.log },
+      { elector: this.elector, service: this.service, store, feed: this.feed, clock: this.clock, events: this.events, log: this.log, families: store.families },
       { intervalMs: () => policy().scavengeIntervalMs, clockSkewMarginMs: () => policy().maxClockSkewMs, clockTrusted: () => this.clockOffset.withinBound() },
     );
     this.admin = new AdminService({

@@ -14,6 +14,8 @@ export interface ScavengeReport {
   fencedOut: number;
   /** How late the cycle started relative to its schedule. */
   lagMs: number;
+  /** Expired persistent-login token families removed. */
+  loginFamiliesRemoved?: number;
 }
 
 /**

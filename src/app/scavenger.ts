@@ -1,6 +1,6 @@
 import type { Clock } from '../domain/clock.js';
 import type { EndReason } from '../domain/session.js';
-import type { Fence, SessionStore } from '../domain/ports.js';
+import type { Fence, LoginFamilyStore, SessionStore } from '../domain/ports.js';
 import type { Elector } from '../leader/elector.js';
 import type { NodeEvents, ScavengeReport } from './node-events.js';
 import type { FreshnessGate, SessionService } from './session-service.js';
@@ -42,6 +42,8 @@ export class Scavenger {
       feed: FreshnessGate;
       clock: Clock;
       events: NodeEvents;
+      /** Persistent-login token families to sweep when expired; absent, none are swept. */
+      families?: LoginFamilyStore;
       log: { info(o: object, m: string): void; warn(o: object, m: string): void };
     },
     private readonly options: ScavengerOptions,
@@ -123,6 +125,9 @@ export class Scavenger {
       if (r.fencedOut) {
         report.fencedOut = items.length - r.ended.length - r.changed;
         this.follow(new Error('fence: the leader key changed; another node leads'));
+      } else if (this.deps.families) {
+        // Expired persistent-login families (SPEC rule 19); their leases are the backstop.
+        report.loginFamiliesRemoved = await this.deps.families.sweepExpired(now - (this.options.clockSkewMarginMs?.() ?? 0), fence);
       }
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'scavenger: cycle failed; will retry next interval');

@@ -6,7 +6,13 @@ import {
   ConcurrentUpdateError,
   IdModeDisabledError,
   InvalidFieldError,
+  LoginTokenDeviceMismatchError,
+  LoginTokenExpiredError,
+  LoginTokenNotFoundError,
+  LoginTokenReusedError,
   LookupBacklogFullError,
+  PersistentLoginNotAllowedError,
+  SessionHandleNotFoundError,
   SessionExistsError,
   SessionNotFoundError,
   StoreQuotaExceededError,
@@ -16,8 +22,10 @@ import {
   UserMismatchError,
 } from '../domain/errors.js';
 import { planLogin } from '../domain/login.js';
+import { decideResume, LoginFamilyChangedError, rotated, type LoginFamily } from '../domain/login-family.js';
+import type { ClusterPolicy } from '../domain/policy.js';
 import { IDLE_CONNECTION_BOUND, sessionPolicyFor } from '../domain/policy.js';
-import type { AttributeCondition, CasResult, EndItem, SessionStore, StoredAttribute, StoredSession } from '../domain/ports.js';
+import type { AttributeCondition, CasResult, EndItem, LoginFamilyStore, LoginTokenWrite, SessionStore, StoredAttribute, StoredFamily, StoredSession } from '../domain/ports.js';
 import { newSessionRecord, type Binding, type EndReason, type LiveState, type SessionRecord } from '../domain/session.js';
 import { mayEndForEveryone } from '../domain/skew.js';
 import type { PresenceChannel } from '../cache/presence-channel.js';
@@ -25,7 +33,8 @@ import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
 import type { PresenceStore } from '../store/etcd/presence-store.js';
 import { bindingFor, carriedBinding, presentedBinding, requireBinding, type ClientInfo } from './bindings.js';
-import { deriveClientAddressId, generateEtag, generateSessionId, hashSessionId } from './ids.js';
+import { deriveClientAddressId, generateEtag, generateSessionId, handleOf, hashSessionId } from './ids.js';
+import { generateFamilyId, generateLoginToken, hashLoginToken, openSuccessor, requireLoginToken, sealSuccessor } from './login-tokens.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { endLineage, LOGOUT_FOLLOW_WINDOW_MS } from './lineage.js';
 import type { NodeEvents } from './node-events.js';
@@ -66,7 +75,20 @@ export interface CreateInput {
   client?: ClientInfo;
   bindIp?: boolean;
   bindUserAgent?: boolean;
+  /** Ask for a persistent-login token (SPEC rule 19). */
+  persistent?: boolean;
 }
+
+/** One of a user's sessions as the user sees it (ListMySessions, SPEC rule 20). */
+export interface MySessionView {
+  readonly view: SessionView;
+  readonly present: boolean;
+  readonly persistent: boolean;
+  readonly current: boolean;
+}
+
+/** Which of a user's sessions EndMySessions ends. */
+export type MySessionsScope = 'OTHERS' | 'ALL' | 'ONE';
 
 /** What identifies the session of a validated request: a ticket, or a CLIENT_ADDRESS site + client. */
 export interface RequestIdentity {
@@ -117,6 +139,8 @@ export interface SessionServiceDeps {
   presenceMirror: PresenceChannel;
   presenceStore: PresenceStore;
   events?: NodeEvents;
+  /** Persistent-login token families (SPEC rule 19); absent, persistent logins are refused. */
+  families?: LoginFamilyStore;
 }
 
 /**
@@ -215,12 +239,16 @@ export class SessionService {
   }
 
   /** Logs a user in (CreateSession), applying one-session-per-user, per-user limits and the session cap. */
-  async create(input: CreateInput): Promise<{ id: string; view: SessionView }> {
+  async create(input: CreateInput): Promise<{ id: string; view: SessionView; loginToken?: string }> {
     const { policy } = this.deps.config.current();
     requireSite(policy, input.site);
     requireName('user', input.user);
     const clientType: ClientType = requireClientType(input.clientType);
     requireName('device_id', input.deviceId);
+    if (input.persistent) {
+      if (!policy.persistentTypes.has(clientType) || !this.deps.families) throw new PersistentLoginNotAllowedError(clientType);
+      if (input.idMode === 'CLIENT_ADDRESS') throw new InvalidFieldError('persistent', 'not available with ID_MODE_CLIENT_ADDRESS');
+    }
     requireAttributes(policy, input.attributes);
     const now = this.deps.clock.now();
     const client = input.client ?? { ip: '', userAgent: '' };
@@ -238,6 +266,28 @@ export class SessionService {
     }
     const hash = hashSessionId(id);
     const binding: Binding = bindingFor(client, !!input.bindIp, !!input.bindUserAgent);
+    let loginToken: string | undefined;
+    let token: LoginTokenWrite | undefined;
+    let familyId: string | undefined;
+    if (input.persistent) {
+      loginToken = generateLoginToken();
+      familyId = generateFamilyId();
+      const tokenHash = hashLoginToken(loginToken);
+      const family: LoginFamily = {
+        site: input.site,
+        user: input.user,
+        clientType,
+        deviceId: input.deviceId,
+        issuedAt: now,
+        expiresAt: now + policy.persistentLifetimeMs,
+        idleMs: policy.persistentIdleMs,
+        lastUsedAt: now,
+        current: tokenHash,
+        sessions: [hash],
+        ...(input.bindIp || input.bindUserAgent ? { bind: { ip: !!input.bindIp, userAgent: !!input.bindUserAgent } } : {}),
+      };
+      token = { familyId, family, expectMod: 0, tokenHash };
+    }
     const rec = newSessionRecord({
       site: input.site,
       user: input.user,
@@ -248,29 +298,207 @@ export class SessionService {
       now,
       binding,
     });
+    const view = await this.storeLogin(policy, hash, familyId ? { ...rec, loginFamily: familyId } : rec, input.attributes, now, token);
+    return { id, view, ...(loginToken ? { loginToken } : {}) };
+  }
+
+  /** Writes a login with the rules of CreateSession (one session per user, limits, cap), with an optional token family write in the same txn. */
+  private async storeLogin(
+    policy: ClusterPolicy,
+    hash: string,
+    rec: SessionRecord,
+    attributes: ReadonlyMap<string, Uint8Array>,
+    now: number,
+    token?: LoginTokenWrite,
+  ): Promise<SessionView> {
+    const clientType = rec.clientType;
     const { session, ended } = await this.deps.store.login({
       hash,
       rec,
-      attributes: input.attributes,
-      etags: new Map([...input.attributes.keys()].map((n) => [n, generateEtag()])),
+      attributes,
+      etags: new Map([...attributes.keys()].map((n) => [n, generateEtag()])),
       ttlMs: this.deps.touches.ttlFor(rec),
       plan: (existing) =>
         planLogin(
           policy,
           clientType,
-          input.deviceId,
+          rec.deviceId,
           // A connection this node holds is presence even before its key is visible elsewhere.
           existing.map((e) => ({ ...e, present: e.present || this.deps.presence.hasConnection(e.hash) })),
         ),
       maxSessions: policy.maxSessions,
       userRules: policy.singlePerUser.has(clientType) || policy.limitPerUser[clientType] > 0,
+      ...(token ? { token } : {}),
     });
     this.deps.cache.upsert(session);
     for (const e of ended) this.afterEnd(e.s, e.reason, true);
     this.stats.created++;
     this.deps.events?.emit('session-created', rec.site, rec.clientType);
     const st = standing(rec, now, this.connectionOf(session));
-    return { id, view: { hash, rec, state: 'ACTIVE', idleDeadline: st.kind === 'ENDED' ? now : st.idleDeadline } };
+    return { hash, rec, state: 'ACTIVE', idleDeadline: st.kind === 'ENDED' ? now : st.idleDeadline };
+  }
+
+  /** The token family store, or PERSISTENT_LOGIN_NOT_ALLOWED when this node has none. */
+  private families(): LoginFamilyStore {
+    if (!this.deps.families) throw new PersistentLoginNotAllowedError('any');
+    return this.deps.families;
+  }
+
+  /** The site of the family a login token belongs to, or undefined: the transport checks it before the call writes anything (SPEC rule 21). */
+  async siteOfLoginToken(token: string): Promise<string | undefined> {
+    requireLoginToken(token);
+    return (await this.families().byToken(hashLoginToken(token)))?.family.site;
+  }
+
+  /**
+   * Resumes a persistent login (ResumeSession, SPEC rule 19): creates a new session for the family's
+   * user with the policy and login rules in force now and rotates the token in the same txn. A spent
+   * token presented again within the reuse grace gets the same successor; later, the whole family is
+   * revoked (TOKEN_REUSED) and the call fails LOGIN_TOKEN_REUSED.
+   */
+  async resume(token: string, deviceId: string, client?: ClientInfo): Promise<{ id: string; view: SessionView; loginToken: string }> {
+    requireLoginToken(token);
+    requireName('device_id', deviceId);
+    const families = this.families();
+    const tokenHash = hashLoginToken(token);
+    for (let i = 0; i < this.maxCas; i++) {
+      const f = await families.byToken(tokenHash);
+      if (!f) throw new LoginTokenNotFoundError();
+      const { policy } = this.deps.config.current();
+      const now = this.deps.clock.now();
+      const d = decideResume(f.family, tokenHash, deviceId, now, policy.persistentReuseGraceMs);
+      if (d.kind === 'device') throw new LoginTokenDeviceMismatchError();
+      if (d.kind === 'expired') throw new LoginTokenExpiredError();
+      if (d.kind === 'revoked') throw d.reason === 'TOKEN_REUSED' ? new LoginTokenReusedError() : new LoginTokenNotFoundError();
+      if (d.kind === 'grace') {
+        const succ = openSuccessor(token, d.sealed);
+        if (succ) {
+          const s = await this.lookup(hashSessionId(succ.sessionId));
+          const view = s ? this.view(s, now) : null;
+          if (!view) throw new SessionNotFoundError();
+          return { id: succ.sessionId, view, loginToken: succ.token };
+        }
+      }
+      if (d.kind !== 'resume') {
+        await this.revokeFamily(f, 'TOKEN_REUSED');
+        throw new LoginTokenReusedError();
+      }
+      const fam = f.family;
+      requireSite(policy, fam.site);
+      if (!policy.persistentTypes.has(fam.clientType)) throw new PersistentLoginNotAllowedError(fam.clientType);
+      const c = client ?? { ip: '', userAgent: '' };
+      const bind = fam.bind;
+      if (bind?.ip && !c.ip) throw new InvalidFieldError('client.ip', 'required: the login was bound to it');
+      if (bind?.userAgent && !c.userAgent) throw new InvalidFieldError('client.user_agent', 'required: the login was bound to it');
+      const id = generateSessionId();
+      const hash = hashSessionId(id);
+      const next = generateLoginToken();
+      const nextHash = hashLoginToken(next);
+      const rec = newSessionRecord({
+        site: fam.site,
+        user: fam.user,
+        clientType: fam.clientType,
+        deviceId: fam.deviceId,
+        policy: sessionPolicyFor(policy, fam.clientType),
+        attributeNames: [],
+        now,
+        binding: bindingFor(c, !!bind?.ip, !!bind?.userAgent),
+      });
+      const write: LoginTokenWrite = {
+        familyId: f.id,
+        expectMod: f.modRevision,
+        tokenHash: nextHash,
+        family: rotated(fam, nextHash, sealSuccessor(token, { token: next, sessionId: id }), hash, now),
+      };
+      try {
+        const view = await this.storeLogin(policy, hash, { ...rec, loginFamily: f.id }, new Map(), now, write);
+        return { id, view, loginToken: next };
+      } catch (err) {
+        // A racing resume or revoke changed the family: decide again (grace, reuse or revoked).
+        if (!(err instanceof LoginFamilyChangedError)) throw err;
+      }
+    }
+    throw new ConcurrentUpdateError();
+  }
+
+  /**
+   * Revokes a token family: marks it revoked (every token of it is dead) by compare-and-swap, then ends
+   * every session created from it, following re-authentications. A resume racing the mark fails its
+   * own compare on the family, so no session escapes. Returns how many sessions ended.
+   */
+  private async revokeFamily(f: StoredFamily | null, reason: EndReason, except?: string): Promise<number> {
+    const families = this.families();
+    let cur = f;
+    for (let i = 0; cur && cur.family.revokedAt === undefined; i++) {
+      if (await families.revoke(cur, reason, this.deps.clock.now())) break;
+      if (i + 1 >= this.maxCas * 8) throw new ConcurrentUpdateError();
+      cur = await families.get(cur.id);
+    }
+    if (!cur) return 0;
+    let n = 0;
+    for (const h of cur.family.sessions) {
+      if (h !== except && (await endLineage(this.lineage, h, reason))) n++;
+    }
+    return n;
+  }
+
+  /** Revokes the family with this id, if any (see revokeFamily). */
+  private async revokeFamilyById(familyId: string, reason: EndReason, except?: string): Promise<number> {
+    if (!this.deps.families) return 0;
+    return this.revokeFamily(await this.deps.families.get(familyId), reason, except);
+  }
+
+  /**
+   * Lists the user's sessions at the site through one of their live session ids (ListMySessions,
+   * SPEC rule 20): exactly that user's live sessions there, `current` set on the caller's own.
+   */
+  async listMine(id: string, client?: ClientInfo): Promise<MySessionView[]> {
+    const { s } = await this.liveSession(id, client);
+    const now = this.deps.clock.now();
+    const out: MySessionView[] = [];
+    for (const h of await this.deps.store.userSessions(s.rec.site, s.rec.user)) {
+      const other = h === s.hash ? s : await this.lookup(h);
+      const view = other ? this.view(other, now) : null;
+      if (!view || view.rec.site !== s.rec.site || view.rec.user !== s.rec.user) continue;
+      out.push({
+        view,
+        present: this.deps.presence.hasConnection(h) || this.deps.presenceMirror.hasPresence(h),
+        persistent: !!view.rec.loginFamily,
+        current: h === s.hash,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Ends the user's other sessions, all of them, or one by handle (EndMySessions, SPEC rule 20), with
+   * the guarantees of an admin revoke: the user's revocation marker rounds (no racing login or
+   * re-authentication escapes) and the token families of the ended sessions revoked, so no device
+   * resumes. Returns how many sessions ended.
+   */
+  async endMine(id: string, scope: MySessionsScope, handle: string, client?: ClientInfo): Promise<number> {
+    const { s } = await this.liveSession(id, client);
+    const { site, user } = s.rec;
+    if (scope === 'ONE') {
+      requireName('handle', handle);
+      const target = (await this.deps.store.userSessions(site, user)).find((h) => handleOf(h) === handle);
+      if (!target) throw new SessionHandleNotFoundError();
+      const family = (target === s.hash ? s : (await this.deps.store.get(target)).session)?.rec.loginFamily;
+      let n = (await endLineage(this.lineage, target, 'LOGGED_OUT')) ? 1 : 0;
+      if (family) n += await this.revokeFamilyById(family, 'LOGGED_OUT');
+      return n;
+    }
+    const keep = scope === 'OTHERS' ? s.hash : undefined;
+    let n = 0;
+    if (this.deps.families) {
+      for (const fid of await this.deps.families.ofUser(site, user)) {
+        if (keep && fid === s.rec.loginFamily) continue;
+        n += await this.revokeFamilyById(fid, 'LOGGED_OUT', keep);
+      }
+    }
+    const ended = await this.deps.store.revokeUser(site, user, { ...(keep ? { keep } : {}), reason: 'LOGGED_OUT' });
+    for (const e of ended) this.afterEnd(e.s, e.reason, true);
+    return n + ended.length;
   }
 
   private count(verdict: Verdict): Verdict {
@@ -380,12 +608,18 @@ export class SessionService {
   }
 
   /** Logs out (EndSession): the session and its data are gone at once, cluster-wide. */
-  async end(id: string, client?: ClientInfo): Promise<void> {
+  async end(id: string, forgetLogin = false, client?: ClientInfo): Promise<void> {
     requireSessionId(id);
     const hash = hashSessionId(id);
     const s = await this.lookup(hash);
     // A bound ticket held by someone else cannot log its owner out either.
     if (s) requireBinding(s.rec, id, client);
+    if (forgetLogin && s?.rec.loginFamily) {
+      // "Forget this device": the family's tokens die and its sessions (this one included) end.
+      await this.revokeFamilyById(s.rec.loginFamily, 'LOGGED_OUT');
+      if (!(await this.endSession(s, 'LOGGED_OUT')) && (await this.deps.store.get(hash)).session) throw new ConcurrentUpdateError();
+      return;
+    }
     if (s && (await this.endSession(s, 'LOGGED_OUT'))) return;
     // Gone or changed meanwhile: a racing Reauthenticate may have moved it to a new id (revocation.ts).
     if (!(await endLineage(this.lineage, hash, 'LOGGED_OUT', LOGOUT_FOLLOW_WINDOW_MS))) throw new SessionNotFoundError();
@@ -510,17 +744,23 @@ export class SessionService {
   async revoke(refs: readonly string[]): Promise<number> {
     let n = 0;
     for (const hash of refs) {
+      const family = this.deps.families ? (await this.deps.store.get(hash)).session?.rec.loginFamily : undefined;
       // Follows re-authentications to the session's current id, so a racing one cannot evade it.
       if (await endLineage(this.lineage, hash, 'REVOKED')) n++;
+      // The device must not resume the revoked login: its token family goes too.
+      if (family) n += await this.revokeFamilyById(family, 'REVOKED');
     }
     return n;
   }
 
   /** Ends every session of a user at a site (RevokeUserSessions); no racing login or re-authentication escapes. */
   async revokeUser(site: string, user: string): Promise<number> {
+    // Token families first: a resume racing this fails its compare on the family or the revocation marker.
+    let n = 0;
+    if (this.deps.families) for (const fid of await this.deps.families.ofUser(site, user)) n += await this.revokeFamilyById(fid, 'REVOKED');
     const ended = await this.deps.store.revokeUser(site, user);
     for (const e of ended) this.afterEnd(e.s, e.reason, true);
-    return ended.length;
+    return n + ended.length;
   }
 
   /** What endLineage works with: the store and this service's end bookkeeping. */

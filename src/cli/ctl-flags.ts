@@ -36,6 +36,10 @@ export const CTL_FLAGS = {
   'page-token': { env: 'SM_PAGE_TOKEN', help: 'list: continue from this token' },
   all: { env: 'SM_ALL', boolean: true, help: 'list: every page' },
   from: { env: 'SM_FROM', help: 'events: resume after this token' },
+  persistent: { env: 'SM_PERSISTENT', boolean: true, help: 'create: ask for a persistent-login token ("keep me logged in")' },
+  forget: { env: 'SM_FORGET', boolean: true, help: 'end: also revoke the persistent login of the session ("forget this device")' },
+  scope: { env: 'SM_SCOPE', help: 'end-mine: others (default) or all' },
+  handle: { env: 'SM_HANDLE', help: 'end-mine: end only the session with this handle' },
   help: { env: 'SM_HELP', boolean: true, short: 'h', help: 'show help' },
 } as const satisfies Record<string, CtlFlag>;
 

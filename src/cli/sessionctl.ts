@@ -59,7 +59,7 @@ const COMMANDS: Record<string, Command> = {
   create: {
     args: '--user U [--site S] [--type T] [--device D] [--attr name=value ...]',
     summary: 'log in; prints the secret session id and the session',
-    flags: ['site', 'user', 'type', 'device', 'attr'],
+    flags: ['site', 'user', 'type', 'device', 'attr', 'persistent'],
     async run(ctx) {
       need(ctx, 0, 'create');
       const attributes: Record<string, string> = {};
@@ -74,6 +74,7 @@ const COMMANDS: Record<string, Command> = {
         clientType: clientTypeOf(ctx.cl.get('type') ?? 'web'),
         deviceId: ctx.cl.get('device') ?? 'sessionctl',
         attributes,
+        persistent: ctx.cl.bool('persistent'),
       });
       ctx.out(plain(res));
       return 0;
@@ -112,13 +113,56 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   end: {
-    args: '<session-id>',
-    summary: 'log out: end the session and destroy its data',
-    flags: [],
+    args: '<session-id> [--forget]',
+    summary: 'log out: end the session and destroy its data (--forget: also revoke its persistent login)',
+    flags: ['forget'],
     async run(ctx) {
       const [sessionId] = need(ctx, 1, 'end');
-      await ctx.session().endSession(sessionId!);
+      await ctx.session().endSession(sessionId!, { forgetLogin: ctx.cl.bool('forget') });
       ctx.out({ ended: true });
+      return 0;
+    },
+  },
+  resume: {
+    args: '<login-token> [--device D]',
+    summary: 'resume a persistent login: prints the new session id and the rotated login token (the given one is spent)',
+    flags: ['device'],
+    async run(ctx) {
+      const [token] = need(ctx, 1, 'resume');
+      ctx.out(plain(await ctx.session().resumeSession(token!, ctx.cl.get('device') ?? 'sessionctl')));
+      return 0;
+    },
+  },
+  'my-sessions': {
+    args: '<session-id>',
+    summary: "list the user's own sessions at the site through one of them (* marks that one)",
+    flags: [],
+    async run(ctx) {
+      const [sessionId] = need(ctx, 1, 'my-sessions');
+      const sessions = plain(await ctx.session().listMySessions(sessionId!)) as Array<Record<string, unknown>>;
+      ctx.out(
+        { sessions },
+        () =>
+          table(
+            ['', 'HANDLE', 'TYPE', 'DEVICE', 'CREATED', 'LAST ACCESS', 'PRESENT', 'PERSISTENT'],
+            sessions.map((s) => [s['current'] ? '*' : '', String(s['handle']), String(s['clientType']), String(s['deviceId']), String(s['createTime']), String(s['lastAccessTime']), String(s['present']), String(s['persistent'])]),
+          ),
+        true,
+      );
+      return 0;
+    },
+  },
+  'end-mine': {
+    args: '<session-id> [--scope others|all] [--handle H]',
+    summary: "end the user's other sessions (default), all of them, or one by handle",
+    flags: ['scope', 'handle'],
+    async run(ctx) {
+      const [sessionId] = need(ctx, 1, 'end-mine');
+      const handle = ctx.cl.get('handle');
+      const scope = ctx.cl.get('scope') ?? 'others';
+      if (scope !== 'others' && scope !== 'all') throw new UsageError('--scope is others or all');
+      if (handle !== undefined && ctx.cl.get('scope') !== undefined) throw new UsageError('give --scope or --handle, not both');
+      ctx.out({ ended: await ctx.session().endMySessions(sessionId!, handle !== undefined ? { handle } : scope) });
       return 0;
     },
   },

@@ -34,6 +34,10 @@ export const DEFAULTS: Readonly<Record<string, string>> = {
   'cache.max-staleness': '5s',
   'events.retention': '24h',
   'cluster.max-clock-skew': '5s',
+  'session.persistent.types': 'web,mobile,desktop',
+  'session.persistent.lifetime': '30d',
+  'session.persistent.idle': '14d',
+  'session.persistent.reuse-grace': '10s',
 };
 
 /** Upper bound for session.attributes.max-bytes: etcd refuses requests over 1.5 MiB. */
@@ -137,7 +141,12 @@ export function parseClusterConfig(text: string): ConfigResult {
     cacheMaxStalenessMs: time('cache.max-staleness', 1) ?? 0,
     eventsRetentionMs: time('events.retention', 1) ?? 0,
     maxClockSkewMs: time('cluster.max-clock-skew', 1) ?? 0,
+    persistentTypes: typeList('session.persistent.types') ?? new Set(),
+    persistentLifetimeMs: time('session.persistent.lifetime', 1) ?? 0,
+    persistentIdleMs: time('session.persistent.idle', 1) ?? 0,
+    persistentReuseGraceMs: time('session.persistent.reuse-grace', 0) ?? 0,
   };
+  if (policy.persistentReuseGraceMs > 60_000) bad('session.persistent.reuse-grace', 'must be at most 60s');
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, policy };
 }

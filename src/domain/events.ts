@@ -18,4 +18,8 @@ export interface SessionEvent {
   readonly time: number;
   /** Policy name of the calling service that caused it; '' (or absent) for the service's own work. */
   readonly caller?: string;
+  /** For CREATED: a persistent login was issued with the session, or the session was created by a resume (SPEC rule 19). */
+  readonly login?: 'ISSUED' | 'RESUMED';
+  /** The session's persistent-login family id (not secret). */
+  readonly loginFamily?: string;
 }

@@ -51,6 +51,14 @@ export interface ClusterPolicy {
    * measured offset from the other nodes exceeds it.
    */
   readonly maxClockSkewMs: number;
+  /** session.persistent.types: client types that may ask for a persistent-login token (SPEC rule 19). */
+  readonly persistentTypes: ReadonlySet<ClientType>;
+  /** session.persistent.lifetime: a token family's absolute lifetime from its first login. */
+  readonly persistentLifetimeMs: number;
+  /** session.persistent.idle: a token family ends when no resume used it for this long. */
+  readonly persistentIdleMs: number;
+  /** session.persistent.reuse-grace: a spent token presented again within this from the same device gets the same successor. */
+  readonly persistentReuseGraceMs: number;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { LoginFamily } from './login-family.js';
 import type { ExistingSession, LoginPlan } from './login.js';
 import type { EndReason, SessionRecord } from './session.js';
 
@@ -42,6 +43,48 @@ export interface LoginRequest {
   readonly userRules: boolean;
   /** session.max-sessions; 0 = unlimited. */
   readonly maxSessions: number;
+  /** A persistent-login family to write in the same txn (issue or resume, SPEC rule 19). */
+  readonly token?: LoginTokenWrite;
+}
+
+/** A persistent-login family write that rides in a login's txn; the login fails (LoginFamilyChangedError) if the family changed since read. */
+export interface LoginTokenWrite {
+  readonly familyId: string;
+  readonly family: LoginFamily;
+  /** Mod revision the family had when read; 0 = a new family. */
+  readonly expectMod: number;
+  /** Hash of the family's new current token. */
+  readonly tokenHash: string;
+}
+
+/** A stored token family with its mod revision, for compare-and-swap. */
+export interface StoredFamily {
+  readonly id: string;
+  readonly family: LoginFamily;
+  readonly modRevision: number;
+}
+
+/** LoginFamilyStore is the port to the persistent-login token families (etcd in production). */
+export interface LoginFamilyStore {
+  /** The family a token hash belongs to (spent or current), or null when unknown. Linearizable. */
+  byToken(tokenHash: string): Promise<StoredFamily | null>;
+  /** A family by id, or null. Linearizable. */
+  get(familyId: string): Promise<StoredFamily | null>;
+  /** Marks the family revoked if unchanged since `f` was read; false when it changed meanwhile. */
+  revoke(f: StoredFamily, reason: EndReason, now: number): Promise<boolean>;
+  /** Ids of a user's families at a site. */
+  ofUser(site: string, user: string): Promise<string[]>;
+  /**
+   * Removes families that expired (lifetime or inactivity) before `now`, each with its current and
+   * last spent token key and its user index entry, fenced on scavenger leadership. Returns how many.
+   */
+  sweepExpired(now: number, fence: Fence): Promise<number>;
+}
+
+/** Options of SessionStore.revokeUser: a session to keep (EndMySessions "others") and the end reason (default REVOKED). */
+export interface RevokeUserOptions {
+  readonly keep?: string;
+  readonly reason?: EndReason;
 }
 
 /** One session to end, with its reason. */
@@ -84,7 +127,7 @@ export interface SessionStore {
    * Ends every session of a user at a site as REVOKED so that no racing login or re-authentication
    * escapes (each fails or is caught by a later round); returns the sessions ended.
    */
-  revokeUser(site: string, user: string): Promise<EndItem[]>;
+  revokeUser(site: string, user: string, opts?: RevokeUserOptions): Promise<EndItem[]>;
   /** Linearizable read of a session and, when it was re-authenticated, its successor's hash. */
   getOrSuccessor(hash: string): Promise<{ session: StoredSession | null; successor: string | null; successorAt: number }>;
   /** Hashes of a user's sessions at a site, from the user index. */

@@ -13,7 +13,8 @@ export type EndReason =
   | 'CONNECTION_LOST'
   | 'REVOKED'
   | 'REPLACED'
-  | 'HIT_LIMIT';
+  | 'HIT_LIMIT'
+  | 'TOKEN_REUSED';
 
 /**
  * SessionRecord is a session as the core sees it. It never holds the secret id: the store keys it by
@@ -39,6 +40,8 @@ export interface SessionRecord {
   readonly connectionLostAt: number;
   /** Salted hashes of the IP / user agent the session is bound to ('' = not bound; SPEC rule 13). */
   readonly binding: Binding;
+  /** Id of the persistent-login family the session belongs to (SPEC rule 19); absent/'' = none. */
+  readonly loginFamily?: string;
 }
 
 /** What a session is bound to, as salted hashes ('' = not bound). */

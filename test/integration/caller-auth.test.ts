@@ -81,7 +81,7 @@ describe('rule 21: only trusted callers (mTLS identities, bearer tokens, method 
     clients.push(c);
     return c;
   };
-  const stored = async (kind: 's' | 'e') => n.node.etcd.client.getAll().prefix(`${PREFIX}${kind}/`).count();
+  const stored = async (kind: 's' | 'e' | 'lf') => n.node.etcd.client.getAll().prefix(`${PREFIX}${kind}/`).count();
 
   it('no credential, or a certificate from an untrusted CA → UNAUTHENTICATED CALLER_CREDENTIAL_REQUIRED, nothing written', async () => {
     const before = await stored('s');
@@ -175,6 +175,26 @@ describe('rule 21: only trusted callers (mTLS identities, bearer tokens, method 
     const view = (await api('login').get({ sessionId: theirs })).session!;
     assert.equal(view.hitCount, hits, 'the refused validate counted no hit');
     assert.deepEqual(view.attributeNames, [], 'the refused write wrote nothing');
+  });
+
+  it('persistent logins and own sessions: a validate-only caller cannot resume or list/end own sessions; a site-a caller cannot use a site-b token or session', async () => {
+    const login = api('login');
+    const { sessionId, loginToken } = await login.create({ ...WEB, user: 'pat', persistent: true });
+    const web = api('web');
+    for (const p of [web.resume({ loginToken, deviceId: 'd' }), web.listMine({ sessionId }), web.endMine({ sessionId, scope: 1 })]) {
+      const e = await failure(p);
+      assert.deepEqual([e.code, e.reason], [status.PERMISSION_DENIED, 'METHOD_NOT_ALLOWED']);
+    }
+    const a = api(undefined, tokens.siteA);
+    const before = await stored('lf');
+    for (const p of [a.resume({ loginToken, deviceId: 'd' }), a.listMine({ sessionId }), a.endMine({ sessionId, scope: 1 })]) {
+      const e = await failure(p);
+      assert.deepEqual([e.code, e.reason], [status.PERMISSION_DENIED, 'SITE_NOT_ALLOWED']);
+    }
+    assert.equal(await stored('lf'), before, 'nothing written');
+    // The token is unspent and the session alive: the refusals did nothing.
+    const r = await login.resume({ loginToken, deviceId: 'd' });
+    assert.equal((await login.listMine({ sessionId: r.sessionId })).sessions.filter((s) => s.current).length, 1);
   });
 
   it('a CN that spells a URI identity is not that identity (no SAN → cn:…, which no caller has)', async () => {

@@ -201,4 +201,25 @@ describe('sessionctl', function () {
       fake.stop();
     }
   });
+  it('persistent logins and own sessions: create --persistent, resume, my-sessions, end-mine, end --forget', async () => {
+    const j = <T>(r: Run): T => {
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as T;
+    };
+    const c = j<{ sessionId: string; loginToken: string }>(await ctl(['create', '--user', 'keep', '--type', 'web', '--device', 'laptop', '--persistent', '-o', 'json'], EP));
+    assert.match(c.loginToken, /^[A-Za-z0-9_-]{43}$/);
+    const r = j<{ sessionId: string; loginToken: string }>(await ctl(['resume', c.loginToken, '--device', 'laptop', '-o', 'json'], EP));
+    assert.notEqual(r.loginToken, c.loginToken);
+    j(await ctl(['create', '--user', 'keep', '--type', 'mobile', '--device', 'phone', '-o', 'json'], EP));
+    const mine = await ctl(['my-sessions', r.sessionId], EP);
+    assert.equal(mine.code, 0, mine.stderr);
+    assert.match(mine.stdout, /HANDLE/);
+    assert.equal(mine.stdout.split('\n').filter((l) => l.startsWith('*')).length, 1);
+    assert.deepEqual(j(await ctl(['end-mine', r.sessionId, '-o', 'json'], EP)), { ended: 1 });
+    assert.equal((await ctl(['end-mine', r.sessionId, '--scope', 'some'], EP)).code, 2);
+    j(await ctl(['end', r.sessionId, '--forget', '-o', 'json'], EP));
+    const again = await ctl(['resume', r.loginToken, '--device', 'laptop'], EP);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr + again.stdout, /LOGIN_TOKEN_NOT_FOUND/);
+  });
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { hashSessionId } from '../../src/app/ids.js';
+import { hashLoginToken } from '../../src/app/login-tokens.js';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { AdminServiceService } from '../../src/gen/sessionmanager/v1/admin_service.js';
 import { SessionServiceService, Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
@@ -194,9 +195,20 @@ describe('telemetry: traces', function () {
     await b.api.end({ sessionId });
     assert.equal((await validateAs(a.api, callerContext(), sessionId)).verdict, Verdict.VERDICT_NOT_FOUND);
     await waitForSpan((s) => s.spanContext().traceId === caller.traceId && s.kind === SpanKind.SERVER, 'server span');
+    // Persistent logins (SPEC rule 19): issue, resume, grace, reuse, own sessions — no token either.
+    const tokens: string[] = [];
+    const p = await a.api.create({ site: 'tracing', user: 'pia', clientType: ClientType.CLIENT_TYPE_MOBILE, deviceId: 'd1', attributes: {}, persistent: true });
+    const r = await b.api.resume({ loginToken: p.loginToken, deviceId: 'd1' });
+    const again = await a.api.resume({ loginToken: p.loginToken, deviceId: 'd1' }); // within the grace: same successor
+    ids.push(p.sessionId, r.sessionId, again.sessionId);
+    tokens.push(p.loginToken, r.loginToken);
+    await b.api.listMine({ sessionId: r.sessionId });
+    await a.api.endMine({ sessionId: r.sessionId, scope: 1 });
+    await b.api.end({ sessionId: r.sessionId, forgetLogin: true });
+    await failure(a.api.resume({ loginToken: r.loginToken, deviceId: 'd1' }));
     const all = [...seen, ...spans.getFinishedSpans()];
     assert.ok(all.length > 20, `enough spans to mean something (${all.length})`);
-    const secrets = ids.flatMap((id) => [id, hashSessionId(id)]);
+    const secrets = [...ids.flatMap((id) => [id, hashSessionId(id)]), ...tokens.flatMap((t) => [t, hashLoginToken(t)])];
     for (const s of all) {
       for (const text of spanStrings(s)) {
         for (const secret of secrets) assert.ok(!text.includes(secret), `span ${s.name} carries a session id or hash: ${text}`);

@@ -107,6 +107,12 @@ describe('config: value rules (rule 16)', () => {
     ['limit terminate-oldest', 'session.limit.action=terminate-oldest', (p) => p.limitAction, 'terminate-oldest'],
     ['per-user limit', 'session.limit.per-user.mobile=3', (p) => p.limitPerUser.mobile, 3],
     ['hit max', 'session.hit-max=100', (p) => p.hitMax, 100],
+    ['persistent types default', '', (p) => [...p.persistentTypes].sort(), ['desktop', 'mobile', 'web']],
+    ['persistent off', 'session.persistent.types=', (p) => p.persistentTypes.size, 0],
+    ['persistent lifetime default 30d', '', (p) => p.persistentLifetimeMs, 30 * 1440 * MIN],
+    ['persistent idle default 14d', '', (p) => p.persistentIdleMs, 14 * 1440 * MIN],
+    ['persistent reuse grace default 10s', '', (p) => p.persistentReuseGraceMs, 10_000],
+    ['persistent reuse grace 0 allowed', 'session.persistent.reuse-grace=0', (p) => p.persistentReuseGraceMs, 0],
   ];
   for (const [name, text, pick, want] of table) {
     it(name, () => assert.deepEqual(pick(policyOf(text)), want));
@@ -127,6 +133,10 @@ describe('config: value rules (rule 16)', () => {
     ['zero staleness', 'cache.max-staleness=0', 'cache.max-staleness'],
     ['empty site in list', 'session.sites=a,,b', 'session.sites'],
     ['attribute count over limit', 'session.attributes.max-count=1000', 'session.attributes.max-count'],
+    ['persistent unknown type', 'session.persistent.types=web,tv', 'session.persistent.types'],
+    ['persistent lifetime 0', 'session.persistent.lifetime=0', 'session.persistent.lifetime'],
+    ['persistent idle garbage', 'session.persistent.idle=soon', 'session.persistent.idle'],
+    ['persistent reuse grace over 60s', 'session.persistent.reuse-grace=2m', 'session.persistent.reuse-grace'],
   ];
   for (const [name, text, key] of invalid) {
     it(name, () => {

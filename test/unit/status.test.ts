@@ -41,6 +41,13 @@ describe('error model: one table from reasons to gRPC codes', () => {
     new errors.MethodNotAllowedError('c', 'm', 'login'),
     new errors.SiteNotAllowedError('c', 's'),
     new errors.BindingMismatchError(),
+    new errors.MalformedLoginTokenError(),
+    new errors.LoginTokenNotFoundError(),
+    new errors.LoginTokenExpiredError(),
+    new errors.LoginTokenReusedError(),
+    new errors.LoginTokenDeviceMismatchError(),
+    new errors.PersistentLoginNotAllowedError('api'),
+    new errors.SessionHandleNotFoundError(),
   ];
   it('covers every error class', () => {
     const exported = Object.values(errors).filter(
@@ -63,6 +70,11 @@ describe('error model: one table from reasons to gRPC codes', () => {
     assert.equal(code(new errors.CallerCredentialInvalidError('x')), status.UNAUTHENTICATED);
     assert.equal(code(new errors.MethodNotAllowedError('c', 'm', 'login')), status.PERMISSION_DENIED);
     assert.equal(code(new errors.SiteNotAllowedError('c', 's')), status.PERMISSION_DENIED);
+    assert.equal(code(new errors.MalformedLoginTokenError()), status.INVALID_ARGUMENT);
+    assert.equal(code(new errors.LoginTokenNotFoundError()), status.NOT_FOUND);
+    assert.equal(code(new errors.LoginTokenExpiredError()), status.NOT_FOUND);
+    assert.equal(code(new errors.LoginTokenReusedError()), status.FAILED_PRECONDITION);
+    assert.equal(code(new errors.PersistentLoginNotAllowedError('api')), status.FAILED_PRECONDITION);
   });
   it('carries google.rpc.Status with ErrorInfo reason and domain', () => {
     const e = toServiceError(new errors.SiteNotFoundError('acme'));

@@ -6,8 +6,14 @@ import {
   AttachRequest,
   CreateSessionRequest,
   DeleteAttributeRequest,
+  EndMySessionsRequest,
+  EndMySessionsRequest_Scope,
   EndSessionRequest,
   GetAttributeRequest,
+  ListMySessionsRequest,
+  ResumeSessionRequest,
+  type ClientInfo,
+  type MySession,
   GetSessionRequest,
   HeartbeatRequest,
   ReauthenticateRequest,
@@ -31,7 +37,12 @@ export type CreateSessionInput = Omit<DeepPartial<CreateSessionRequest>, 'attrib
 export interface CreatedSession {
   readonly sessionId: string;
   readonly session: Session;
+  /** The persistent-login token (a login with `persistent: true`, or a resume); shown only here, single use. */
+  readonly loginToken?: string;
 }
+
+/** Which of the user's own sessions endMySessions ends: the others, all, or one by its handle. */
+export type MySessionsScope = 'others' | 'all' | { readonly handle: string };
 
 const bytes = (v: Uint8Array | string): Buffer => (typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v));
 
@@ -57,7 +68,7 @@ export class SessionClient {
     const entries = attributes instanceof Map ? [...attributes] : Object.entries(attributes ?? {});
     for (const [name, value] of entries) req.attributes.set(name, bytes(value));
     const res = await unary(this.raw, this.raw.createSession, req, this.deadlineMs, opts);
-    return { sessionId: res.sessionId, session: res.session! };
+    return { sessionId: res.sessionId, session: res.session!, ...(res.loginToken ? { loginToken: res.loginToken } : {}) };
   }
 
   /** Checks a request's session (counts a hit, renews the idle timer); pass the end user's ip and user agent. */
@@ -72,9 +83,39 @@ export class SessionClient {
     return toHeartbeatResult(res.verdict);
   }
 
-  /** Logs out: ends the session and destroys its data. */
-  async endSession(sessionId: string, opts?: SessionCallOptions): Promise<void> {
-    await unary(this.raw, this.raw.endSession, EndSessionRequest.fromPartial({ sessionId, client: opts?.client }), this.deadlineMs, opts);
+  /** Logs out: ends the session and destroys its data; `forgetLogin` also revokes its persistent login ("forget this device"). */
+  async endSession(sessionId: string, opts?: SessionCallOptions & { forgetLogin?: boolean }): Promise<void> {
+    const { forgetLogin, client, ...call } = opts ?? {};
+    await unary(this.raw, this.raw.endSession, EndSessionRequest.fromPartial({ sessionId, forgetLogin: !!forgetLogin, client }), this.deadlineMs, call);
+  }
+
+  /**
+   * Resumes a persistent login without credentials: a new session and a rotated token (keep the new
+   * one; the presented one is spent). Never retried by the client. A spent token presented again
+   * rejects with reason LOGIN_TOKEN_REUSED and revokes the whole login.
+   */
+  async resumeSession(loginToken: string, deviceId: string, client?: ClientInfo, opts?: CallOptions): Promise<CreatedSession & { loginToken: string }> {
+    const req = ResumeSessionRequest.fromPartial({ loginToken, deviceId, ...(client ? { client } : {}) });
+    const res = await unary(this.raw, this.raw.resumeSession, req, this.deadlineMs, opts);
+    return { sessionId: res.sessionId, session: res.session!, loginToken: res.loginToken };
+  }
+
+  /** Lists the user's sessions at the site through one of their live session ids; `current` marks that one. */
+  async listMySessions(sessionId: string, opts?: CallOptions): Promise<MySession[]> {
+    const res = await unary(this.raw, this.raw.listMySessions, ListMySessionsRequest.fromPartial({ sessionId }), this.deadlineMs, opts);
+    return res.sessions;
+  }
+
+  /** Ends the user's other sessions, all of them, or one by handle ("sign out other devices"); returns how many ended. */
+  async endMySessions(sessionId: string, scope: MySessionsScope, opts?: CallOptions): Promise<number> {
+    const req = EndMySessionsRequest.fromPartial(
+      scope === 'others'
+        ? { sessionId, scope: EndMySessionsRequest_Scope.SCOPE_OTHERS }
+        : scope === 'all'
+          ? { sessionId, scope: EndMySessionsRequest_Scope.SCOPE_ALL }
+          : { sessionId, scope: EndMySessionsRequest_Scope.SCOPE_ONE, handle: scope.handle },
+    );
+    return (await unary(this.raw, this.raw.endMySessions, req, this.deadlineMs, opts)).ended;
   }
 
   /** Reads a session without touching it (NotFoundError when it is gone). */

@@ -43,6 +43,7 @@ export function encodeSession(rec: SessionRecord): Uint8Array {
     boundIpHash: rec.binding.ipHash,
     boundUserAgentHash: rec.binding.userAgentHash,
     bindingSalt: rec.binding.salt ?? '',
+    loginFamily: rec.loginFamily ?? '',
   }).finish();
 }
 
@@ -82,6 +83,7 @@ export function decodeSession(bytes: Uint8Array): SessionRecord {
     connectionLostAt: m.connectionLostMs,
     // A record without a salt is of the previous format: its hashes are salted with the session id.
     binding: { ipHash: m.boundIpHash, userAgentHash: m.boundUserAgentHash, ...(m.bindingSalt ? { salt: m.bindingSalt } : {}) },
+    ...(m.loginFamily ? { loginFamily: m.loginFamily } : {}),
   };
 }
 
@@ -164,6 +166,7 @@ const END_REASONS: readonly EndReason[] = [
   'REVOKED',
   'REPLACED',
   'HIT_LIMIT',
+  'TOKEN_REUSED',
 ];
 
 /** Encodes a lifecycle event. */
@@ -179,6 +182,8 @@ export function encodeEvent(e: SessionEvent): Uint8Array {
     successorRef: e.successorRef ?? '',
     timeMs: e.time,
     caller: e.caller ?? '',
+    login: e.login === 'ISSUED' ? 1 : e.login === 'RESUMED' ? 2 : 0,
+    loginFamily: e.loginFamily ?? '',
   }).finish();
 }
 
@@ -200,6 +205,8 @@ export function decodeEvent(bytes: Uint8Array): SessionEvent | null {
       ...(m.successorRef ? { successorRef: m.successorRef } : {}),
       time: m.timeMs,
       ...(m.caller ? { caller: m.caller } : {}),
+      ...(m.login === 1 ? { login: 'ISSUED' as const } : m.login === 2 ? { login: 'RESUMED' as const } : {}),
+      ...(m.loginFamily ? { loginFamily: m.loginFamily } : {}),
     };
   } catch {
     return null;

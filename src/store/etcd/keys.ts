@@ -15,6 +15,9 @@ import { createHash } from 'node:crypto';
  *                                    re-authentications and rule-checked logins (short lease)
  *   <prefix>f/<hash>                 forward pointer of a re-authenticated session to its successor's
  *                                    hash (under the event retention lease)
+ *   <prefix>lt/<sha256(token)>       persistent-login token → its family id (family's lifetime lease)
+ *   <prefix>lf/<family id>           persistent-login family record (token hashes, sessions)
+ *   <prefix>lu/<sha256(site, user)>/<family id>   a user's families (for revoke-all)
  *   <prefix>election/scavenger/...   scavenger election (etcd3 Election)
  */
 export class Keys {
@@ -120,6 +123,21 @@ export class Keys {
   /** The forward pointer from a re-authenticated session's hash to its successor's. */
   successor(hash: string): string {
     return `${this.prefix}f/${hash}`;
+  }
+
+  /** The key of a persistent-login token, by the token's hash (never the token). */
+  loginToken(tokenHash: string): string {
+    return `${this.prefix}lt/${tokenHash}`;
+  }
+
+  /** The record of a persistent-login token family. */
+  loginFamily(familyId: string): string {
+    return `${this.prefix}lf/${familyId}`;
+  }
+
+  /** Prefix of a user's token families at a site; the names are hashed so the key shows neither. */
+  userFamilies(site: string, user: string): string {
+    return `${this.prefix}lu/${createHash('sha256').update(`${encodeURIComponent(site)}/${encodeURIComponent(user)}`).digest('base64url')}/`;
   }
 
   lastCreate(): string {

@@ -1,6 +1,6 @@
 import type { ICompare, IRequestOp } from 'etcd3';
 import { ConcurrentUpdateError, StoreQuotaExceededError } from '../../domain/errors.js';
-import type { EndItem, StoredSession } from '../../domain/ports.js';
+import type { EndItem, RevokeUserOptions, StoredSession } from '../../domain/ports.js';
 import type { EndReason } from '../../domain/session.js';
 import type { EtcdGateway } from './client.js';
 import { prefixEnd, type Keys } from './keys.js';
@@ -41,8 +41,9 @@ export function notRevokedSince(keys: Keys, site: string, user: string, readRevi
  * listed session still exists. A session that a racing re-authentication or login created anyway
  * fails that compare and is caught by the next round. Returns the sessions ended.
  */
-export async function revokeUserSessions(ctx: RevocationContext, site: string, user: string): Promise<EndItem[]> {
+export async function revokeUserSessions(ctx: RevocationContext, site: string, user: string, opts: RevokeUserOptions = {}): Promise<EndItem[]> {
   const { etcd, keys } = ctx;
+  const reason = opts.reason ?? 'REVOKED';
   const prefix = keys.userSessions(site, user);
   const ended: EndItem[] = [];
   for (let attempt = 0; attempt < REVOKE_ATTEMPTS; attempt++) {
@@ -58,7 +59,8 @@ export async function revokeUserSessions(ctx: RevocationContext, site: string, u
       marked = await etcd.txn({ compare: [], success: [list], failure: [] }, 'u');
     }
     const m = Number(marked.header.revision);
-    const index = marked.responses[marked.responses.length - 1]!.response_range.kvs;
+    // The kept session (EndMySessions "others") is left alone; every other listed one is ended.
+    const index = marked.responses[marked.responses.length - 1]!.response_range.kvs.filter((kv) => kv.key.toString().slice(prefix.length) !== opts.keep);
     if (index.length === 0) return ended;
     let clean = true;
     for (let i = 0; i < index.length && clean; i += FENCED_BATCH) {
@@ -77,16 +79,16 @@ export async function revokeUserSessions(ctx: RevocationContext, site: string, u
         { key: b(prefix), range_end: prefixEnd(prefix), target: 'Create', result: 'Less', create_revision: m + 1 },
         ...batch.map((s): ICompare => ({ key: b(keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.createRevision })),
       ];
-      const ops = (await Promise.all(batch.map((s) => ctx.endOps(s, 'REVOKED')))).flat();
+      const ops = (await Promise.all(batch.map((s) => ctx.endOps(s, reason)))).flat();
       let ok: boolean;
       try {
         ok = (await etcd.txn({ compare, success: ops, failure: [] }, 's')).succeeded;
       } catch (err) {
         if (!(err instanceof StoreQuotaExceededError)) throw err;
-        for (const _ of batch) ctx.onEventLost?.('REVOKED');
+        for (const _ of batch) ctx.onEventLost?.(reason);
         ok = (await etcd.txn({ compare, success: ops.filter((op) => !op.request_put), failure: [] }, 's')).succeeded;
       }
-      if (ok) ended.push(...batch.map((s) => ({ s, reason: 'REVOKED' as const })));
+      if (ok) ended.push(...batch.map((s) => ({ s, reason })));
       else clean = false;
     }
     if (clean) return ended;

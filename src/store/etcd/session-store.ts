@@ -19,6 +19,7 @@ import type {
   Fence,
   FencedResult,
   LoginRequest,
+  RevokeUserOptions,
   SessionStore,
   StoredAttribute,
   StoredSession,
@@ -39,6 +40,8 @@ import { prefixEnd, type Keys } from './keys.js';
 import { TxnBatcher } from './txn-batcher.js';
 import { notRevokedSince, revokeUserSessions } from './revocation.js';
 import type { LeaseBuckets } from './lease-buckets.js';
+import { EtcdLoginFamilyStore } from './login-family-store.js';
+import { LoginFamilyChangedError } from '../../domain/login-family.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 
@@ -80,7 +83,11 @@ export class EtcdSessionStore implements SessionStore {
     private readonly options: EtcdSessionStoreOptions,
   ) {
     this.logins = new TxnBatcher((req) => this.etcd.txn(req, 's'), { follow: (wait) => this.etcd.traced('txn', 's', wait) });
+    this.families = new EtcdLoginFamilyStore(etcd, keys, leases);
   }
+
+  /** The persistent-login token families (SPEC rule 19); their writes ride in login txns. */
+  readonly families: EtcdLoginFamilyStore;
 
   /** Group-commits logins that look at no other session (most of them) into shared txns. */
   readonly logins: TxnBatcher;
@@ -109,6 +116,7 @@ export class EtcdSessionStore implements SessionStore {
         clientType: s.rec.clientType,
         sessionRef: s.hash,
         ...(successorRef ? { successorRef } : {}),
+        ...(s.rec.loginFamily ? { loginFamily: s.rec.loginFamily } : {}),
       }),
     ];
   }
@@ -127,7 +135,7 @@ export class EtcdSessionStore implements SessionStore {
 
   async login(req: LoginRequest): Promise<{ session: StoredSession; ended: readonly EndItem[] }> {
     const { rec } = req;
-    if (!req.userRules && req.maxSessions === 0) {
+    if (!req.userRules && req.maxSessions === 0 && !req.token) {
       // No rule looks at other sessions: one transaction (shared with concurrent logins), no reads —
       // the common case for api, mobile…
       const created = await this.withLease(req.ttlMs, 2 + req.attributes.size, async (lease) => {
@@ -211,6 +219,12 @@ export class EtcdSessionStore implements SessionStore {
       ];
       if (req.maxSessions > 0) compare.push({ key: b(this.keys.lastCreate()), target: 'Mod', result: 'Equal', mod_revision: lastCreateMod });
       const ops: IRequestOp[] = [];
+      if (req.token) {
+        // The token family is spent/rotated (or issued) in the same txn as the session it creates.
+        const fw = await this.families.writeOps(req.token, this.options.clock.now());
+        compare.push(...fw.compare);
+        ops.push(...fw.ops);
+      }
       for (const e of toEnd) {
         compare.push({ key: b(this.keys.session(e.hash)), target: 'Create', result: 'Equal', create_revision: e.s!.createRevision });
         if (!e.present) {
@@ -228,13 +242,26 @@ export class EtcdSessionStore implements SessionStore {
               ...ops,
               ...this.createOps(req.hash, rec, req.attributes, req.etags, lease),
               { request_put: { key: b(this.keys.lastCreate()), value: Buffer.alloc(0) } },
-              await this.eventOp({ type: 'CREATED', site: rec.site, user: rec.user, clientType: rec.clientType, sessionRef: req.hash }),
+              await this.eventOp({
+                type: 'CREATED',
+                site: rec.site,
+                user: rec.user,
+                clientType: rec.clientType,
+                sessionRef: req.hash,
+                ...(req.token ? { login: req.token.expectMod === 0 ? ('ISSUED' as const) : ('RESUMED' as const), loginFamily: req.token.familyId } : {}),
+              }),
             ],
-            failure: [],
+            failure: req.token ? [{ request_range: { key: b(this.keys.loginFamily(req.token.familyId)) } }] : [],
           },
           's',
         );
-        if (!r.succeeded) return null;
+        if (!r.succeeded) {
+          if (req.token) {
+            const kv = r.responses[0]?.response_range?.kvs[0];
+            if (Number(kv?.mod_revision ?? 0) !== req.token.expectMod) throw new LoginFamilyChangedError();
+          }
+          return null;
+        }
         const rev2 = Number(r.header.revision);
         return { hash: req.hash, rec, modRevision: rev2, createRevision: rev2, lease };
       });
@@ -343,7 +370,7 @@ export class EtcdSessionStore implements SessionStore {
     });
   }
 
-  async revokeUser(site: string, user: string): Promise<EndItem[]> {
+  async revokeUser(site: string, user: string, opts: RevokeUserOptions = {}): Promise<EndItem[]> {
     return revokeUserSessions(
       {
         etcd: this.etcd,
@@ -354,6 +381,7 @@ export class EtcdSessionStore implements SessionStore {
       },
       site,
       user,
+      opts,
     );
   }
 

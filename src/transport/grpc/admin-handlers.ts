@@ -8,6 +8,7 @@ import type { Caller } from '../../auth/caller-auth.js';
 import type { EndReason as DomainEndReason } from '../../domain/session.js';
 import {
   EventType,
+  LoginEvent,
   type AdminServiceServer,
   type WatchEventsRequest,
   type WatchEventsResponse,
@@ -30,6 +31,7 @@ const END_REASONS: Record<DomainEndReason, EndReason> = {
   REVOKED: EndReason.END_REASON_REVOKED,
   REPLACED: EndReason.END_REASON_REPLACED,
   HIT_LIMIT: EndReason.END_REASON_HIT_LIMIT,
+  TOKEN_REUSED: EndReason.END_REASON_TOKEN_REUSED,
 };
 
 /** Maps a domain end reason to the API enum. */
@@ -57,6 +59,8 @@ export function eventToPb(token: string, e: SessionEvent): WatchEventsResponse {
     successorRef: e.successorRef ?? '',
     time: new Date(e.time),
     caller: e.caller ?? '',
+    login: e.login === 'ISSUED' ? LoginEvent.LOGIN_EVENT_ISSUED : e.login === 'RESUMED' ? LoginEvent.LOGIN_EVENT_RESUMED : LoginEvent.LOGIN_EVENT_UNSPECIFIED,
+    loginFamily: e.loginFamily ?? '',
   };
 }
 

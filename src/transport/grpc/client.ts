@@ -18,7 +18,13 @@ import {
   type CreateSessionResponse,
   type DeleteAttributeRequest,
   type DeleteAttributeResponse,
-  type EndSessionRequest,
+  EndSessionRequest,
+  EndMySessionsRequest,
+  ListMySessionsRequest,
+  ResumeSessionRequest,
+  type EndMySessionsResponse,
+  type ListMySessionsResponse,
+  type ResumeSessionResponse,
   type EndSessionResponse,
   type GetAttributeRequest,
   type GetAttributeResponse,
@@ -83,12 +89,15 @@ export class SessionApi {
   readonly create: (req: CreateSessionInput) => Promise<CreateSessionResponse>;
   readonly validate: (req: DeepPartial<ValidateSessionRequest>) => Promise<ValidateSessionResponse>;
   readonly heartbeat: (req: HeartbeatRequest) => Promise<HeartbeatResponse>;
-  readonly end: (req: EndSessionRequest) => Promise<EndSessionResponse>;
+  readonly end: (req: DeepPartial<EndSessionRequest>) => Promise<EndSessionResponse>;
   readonly get: (req: GetSessionRequest) => Promise<GetSessionResponse>;
   readonly getAttribute: (req: GetAttributeRequest) => Promise<GetAttributeResponse>;
   readonly setAttribute: (req: SetAttributeRequest) => Promise<SetAttributeResponse>;
   readonly deleteAttribute: (req: DeleteAttributeRequest) => Promise<DeleteAttributeResponse>;
   readonly reauthenticate: (req: ReauthenticateRequest) => Promise<ReauthenticateResponse>;
+  readonly resume: (req: DeepPartial<ResumeSessionRequest>) => Promise<ResumeSessionResponse>;
+  readonly listMine: (req: DeepPartial<ListMySessionsRequest>) => Promise<ListMySessionsResponse>;
+  readonly endMine: (req: DeepPartial<EndMySessionsRequest>) => Promise<EndMySessionsResponse>;
 
   private readonly md: () => Metadata;
 
@@ -104,12 +113,15 @@ export class SessionApi {
     this.create = promised((r: CreateSessionInput, m, o, cb) => c.createSession(createSessionRequest(r), m, o, cb), t, md);
     this.validate = promised((r: DeepPartial<ValidateSessionRequest>, m, o, cb) => c.validateSession(ValidateSessionRequest.fromPartial(r), m, o, cb), t, md);
     this.heartbeat = promised((r, m, o, cb) => c.heartbeat(r, m, o, cb), t, md);
-    this.end = promised((r, m, o, cb) => c.endSession(r, m, o, cb), t, md);
+    this.end = promised((r: DeepPartial<EndSessionRequest>, m, o, cb) => c.endSession(EndSessionRequest.fromPartial(r), m, o, cb), t, md);
     this.get = promised((r, m, o, cb) => c.getSession(r, m, o, cb), t, md);
     this.getAttribute = promised((r, m, o, cb) => c.getAttribute(r, m, o, cb), t, md);
     this.setAttribute = promised((r, m, o, cb) => c.setAttribute(r, m, o, cb), t, md);
     this.deleteAttribute = promised((r, m, o, cb) => c.deleteAttribute(r, m, o, cb), t, md);
     this.reauthenticate = promised((r, m, o, cb) => c.reauthenticate(r, m, o, cb), t, md);
+    this.resume = promised((r: DeepPartial<ResumeSessionRequest>, m, o, cb) => c.resumeSession(ResumeSessionRequest.fromPartial(r), m, o, cb), t, md);
+    this.listMine = promised((r: DeepPartial<ListMySessionsRequest>, m, o, cb) => c.listMySessions(ListMySessionsRequest.fromPartial(r), m, o, cb), t, md);
+    this.endMine = promised((r: DeepPartial<EndMySessionsRequest>, m, o, cb) => c.endMySessions(EndMySessionsRequest.fromPartial(r), m, o, cb), t, md);
   }
 
   /** Opens an Attach stream; end it with cancel(). */

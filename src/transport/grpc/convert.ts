@@ -1,11 +1,11 @@
 import { CLIENT_TYPES, type ClientType } from '../../domain/client-type.js';
 import { IDLE_CONNECTION_BOUND, IDLE_NEVER } from '../../domain/policy.js';
 import type { Verdict as DomainVerdict } from '../../domain/decisions.js';
-import type { SessionView } from '../../app/session-service.js';
+import type { MySessionView, SessionView } from '../../app/session-service.js';
 import { handleOf } from '../../app/ids.js';
 import type { Duration } from '../../gen/google/protobuf/duration.js';
 import { ClientType as PbClientType, SessionState, type Session } from '../../gen/sessionmanager/v1/session.js';
-import { IdMode, Verdict } from '../../gen/sessionmanager/v1/session_service.js';
+import { IdMode, Verdict, type MySession } from '../../gen/sessionmanager/v1/session_service.js';
 import { InvalidFieldError } from '../../domain/errors.js';
 import type { IdMode as DomainIdMode } from '../../app/session-service.js';
 
@@ -72,5 +72,21 @@ export function sessionToPb(v: SessionView): Session {
     absoluteDeadline: r.absoluteDeadline > 0 ? new Date(r.absoluteDeadline) : undefined,
     attributeNames: [...r.attributeNames],
     handle: handleOf(v.hash),
+  };
+}
+
+/** Builds the API view of one of the user's own sessions (ListMySessions); never the secret id. */
+export function mySessionToPb(m: MySessionView): MySession {
+  const r = m.view.rec;
+  return {
+    handle: handleOf(m.view.hash),
+    clientType: clientTypeToPb(r.clientType),
+    deviceId: r.deviceId,
+    createTime: new Date(r.createdAt),
+    lastAccessTime: new Date(r.lastAccessAt),
+    present: m.present,
+    persistent: m.persistent,
+    current: m.current,
+    state: m.view.state === 'ACTIVE' ? SessionState.SESSION_STATE_ACTIVE : SessionState.SESSION_STATE_REAUTH_REQUIRED,
   };
 }

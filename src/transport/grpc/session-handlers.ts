@@ -5,13 +5,15 @@ import { withCaller } from '../../auth/caller-context.js';
 import type { SessionCache } from '../../cache/session-cache.js';
 import {
   AttachResponse_Kind,
+  EndMySessionsRequest_Scope,
   type AttachRequest,
   type ClientInfo as ClientInfoPb,
   type AttachResponse,
   type SessionServiceServer,
 } from '../../gen/sessionmanager/v1/session_service.js';
 import type { CallAccess } from './call-access.js';
-import { clientTypeFromPb, idModeFromPb, sessionToPb, verdictToPb } from './convert.js';
+import { clientTypeFromPb, idModeFromPb, mySessionToPb, sessionToPb, verdictToPb } from './convert.js';
+import { InvalidFieldError } from '../../domain/errors.js';
 import { requireDecoded } from './safe-decode.js';
 import { toServiceError } from './status.js';
 import type { StreamRegistry } from './streams.js';
@@ -103,9 +105,32 @@ export function sessionHandlers(
         client: { ip: req.client?.ip ?? '', userAgent: req.client?.userAgent ?? '' },
         bindIp: req.bindIp,
         bindUserAgent: req.bindUserAgent,
+        persistent: req.persistent,
       }));
       access.audit(caller, 'login', { site: req.site, user: req.user, clientType: r.view.rec.clientType, sessionRef: r.view.hash });
-      return { sessionId: r.id, session: sessionToPb(r.view) };
+      return { sessionId: r.id, session: sessionToPb(r.view), loginToken: r.loginToken ?? '' };
+    }),
+    resumeSession: u('ResumeSession', async (req, caller) => {
+      // The site of the token's family must be one the caller may act on, before anything is written.
+      const site = await svc.siteOfLoginToken(req.loginToken);
+      if (site !== undefined) access.checkSite(caller, site);
+      const r = await withCaller(caller.name, () => svc.resume(req.loginToken, req.deviceId, clientOf(req.client)));
+      access.audit(caller, 'resumed', { site: r.view.rec.site, user: r.view.rec.user, clientType: r.view.rec.clientType, sessionRef: r.view.hash });
+      return { sessionId: r.id, session: sessionToPb(r.view), loginToken: r.loginToken };
+    }),
+    listMySessions: bySession('ListMySessions', async (req) => ({
+      sessions: (await svc.listMine(req.sessionId, clientOf(req.client))).map(mySessionToPb),
+    })),
+    endMySessions: bySession('EndMySessions', async (req, caller) => {
+      const scope =
+        req.scope === EndMySessionsRequest_Scope.SCOPE_OTHERS ? 'OTHERS'
+        : req.scope === EndMySessionsRequest_Scope.SCOPE_ALL ? 'ALL'
+        : req.scope === EndMySessionsRequest_Scope.SCOPE_ONE ? 'ONE'
+        : null;
+      if (!scope) throw new InvalidFieldError('scope', 'expected SCOPE_OTHERS, SCOPE_ALL or SCOPE_ONE');
+      const ended = await withCaller(caller.name, () => svc.endMine(req.sessionId, scope, req.handle, clientOf(req.client)));
+      access.audit(caller, 'ended own sessions', { scope, ended });
+      return { ended };
     }),
     validateSession: u('ValidateSession', async (req, caller) => {
       const identity = {
@@ -123,7 +148,7 @@ export function sessionHandlers(
     endSession: u('EndSession', async (req, caller) => {
       const site = await svc.siteOf(req.sessionId);
       if (site !== undefined) access.checkSite(caller, site);
-      await withCaller(caller.name, () => svc.end(req.sessionId, clientOf(req.client)));
+      await withCaller(caller.name, () => svc.end(req.sessionId, req.forgetLogin, clientOf(req.client)));
       access.audit(caller, 'logout', { site: site ?? '' });
       return {};
     }),

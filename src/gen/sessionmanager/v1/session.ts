@@ -143,6 +143,8 @@ export enum EndReason {
   END_REASON_REVOKED = 6,
   END_REASON_REPLACED = 7,
   END_REASON_HIT_LIMIT = 8,
+  /** END_REASON_TOKEN_REUSED - A spent persistent-login token was presented again: its whole family was revoked. */
+  END_REASON_TOKEN_REUSED = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -175,6 +177,9 @@ export function endReasonFromJSON(object: any): EndReason {
     case 8:
     case "END_REASON_HIT_LIMIT":
       return EndReason.END_REASON_HIT_LIMIT;
+    case 9:
+    case "END_REASON_TOKEN_REUSED":
+      return EndReason.END_REASON_TOKEN_REUSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -202,6 +207,8 @@ export function endReasonToJSON(object: EndReason): string {
       return "END_REASON_REPLACED";
     case EndReason.END_REASON_HIT_LIMIT:
       return "END_REASON_HIT_LIMIT";
+    case EndReason.END_REASON_TOKEN_REUSED:
+      return "END_REASON_TOKEN_REUSED";
     case EndReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

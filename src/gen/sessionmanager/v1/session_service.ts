@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Timestamp } from "../../google/protobuf/timestamp.js";
 import {
   Attribute,
   ClientType,
@@ -29,6 +30,9 @@ import {
   endReasonFromJSON,
   endReasonToJSON,
   Session,
+  SessionState,
+  sessionStateFromJSON,
+  sessionStateToJSON,
 } from "./session.js";
 
 export const protobufPackage = "sessionmanager.v1";
@@ -173,6 +177,8 @@ export interface CreateSessionRequest {
   bindIp: boolean;
   /** Refuse (BINDING_MISMATCH) requests from another user agent than client.user_agent. */
   bindUserAgent: boolean;
+  /** Ask for a persistent-login token ("keep me logged in"); allowed per client type by config. */
+  persistent: boolean;
 }
 
 export interface CreateSessionRequest_AttributesEntry {
@@ -183,7 +189,11 @@ export interface CreateSessionRequest_AttributesEntry {
 /** CreateSessionResponse carries the secret session id; it is shown only here. */
 export interface CreateSessionResponse {
   sessionId: string;
-  session?: Session | undefined;
+  session?:
+    | Session
+    | undefined;
+  /** The persistent-login token when `persistent` was asked for; shown only here. Single use. */
+  loginToken: string;
 }
 
 /** ValidateSessionRequest checks one request's session. */
@@ -219,6 +229,8 @@ export interface HeartbeatResponse {
 /** EndSessionRequest is a logout. */
 export interface EndSessionRequest {
   sessionId: string;
+  /** Also revoke the session's persistent-login family ("forget this device"). */
+  forgetLogin: boolean;
   /** The end user's connection, checked against the session's bindings (BINDING_MISMATCH when it differs). */
   client?: ClientInfo | undefined;
 }
@@ -355,6 +367,112 @@ export function attachResponse_KindToJSON(object: AttachResponse_Kind): string {
   }
 }
 
+/** ResumeSessionRequest presents a persistent-login token. */
+export interface ResumeSessionRequest {
+  loginToken: string;
+  /** Must equal the device the token was issued to. */
+  deviceId: string;
+  /** The end user's connection (recorded for bindings as at login; not bound). */
+  client?: ClientInfo | undefined;
+}
+
+/** ResumeSessionResponse carries the new session and the rotated token; both are shown only here. */
+export interface ResumeSessionResponse {
+  sessionId: string;
+  session?: Session | undefined;
+  loginToken: string;
+}
+
+/** MySession is one of a user's sessions as the user may see it. */
+export interface MySession {
+  handle: string;
+  clientType: ClientType;
+  deviceId: string;
+  createTime?: Date | undefined;
+  lastAccessTime?: Date | undefined;
+  present: boolean;
+  persistent: boolean;
+  /** The session whose id the call was made with. */
+  current: boolean;
+  state: SessionState;
+}
+
+/** ListMySessionsRequest names one live session of the user. */
+export interface ListMySessionsRequest {
+  sessionId: string;
+  /** The end user's connection, checked against the session's bindings. */
+  client?: ClientInfo | undefined;
+}
+
+/** ListMySessionsResponse holds the user's sessions at the site. */
+export interface ListMySessionsResponse {
+  sessions: MySession[];
+}
+
+/** EndMySessionsRequest ends some of the user's sessions. */
+export interface EndMySessionsRequest {
+  sessionId: string;
+  scope: EndMySessionsRequest_Scope;
+  /** With SCOPE_ONE: the handle of the session to end. */
+  handle: string;
+  /** The end user's connection, checked against the session's bindings. */
+  client?: ClientInfo | undefined;
+}
+
+/** Which sessions to end. */
+export enum EndMySessionsRequest_Scope {
+  SCOPE_UNSPECIFIED = 0,
+  /** SCOPE_OTHERS - Every session of the user at the site except the caller's. */
+  SCOPE_OTHERS = 1,
+  /** SCOPE_ALL - Every session of the user at the site, the caller's included. */
+  SCOPE_ALL = 2,
+  /** SCOPE_ONE - The one session whose handle is given. */
+  SCOPE_ONE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function endMySessionsRequest_ScopeFromJSON(object: any): EndMySessionsRequest_Scope {
+  switch (object) {
+    case 0:
+    case "SCOPE_UNSPECIFIED":
+      return EndMySessionsRequest_Scope.SCOPE_UNSPECIFIED;
+    case 1:
+    case "SCOPE_OTHERS":
+      return EndMySessionsRequest_Scope.SCOPE_OTHERS;
+    case 2:
+    case "SCOPE_ALL":
+      return EndMySessionsRequest_Scope.SCOPE_ALL;
+    case 3:
+    case "SCOPE_ONE":
+      return EndMySessionsRequest_Scope.SCOPE_ONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return EndMySessionsRequest_Scope.UNRECOGNIZED;
+  }
+}
+
+export function endMySessionsRequest_ScopeToJSON(object: EndMySessionsRequest_Scope): string {
+  switch (object) {
+    case EndMySessionsRequest_Scope.SCOPE_UNSPECIFIED:
+      return "SCOPE_UNSPECIFIED";
+    case EndMySessionsRequest_Scope.SCOPE_OTHERS:
+      return "SCOPE_OTHERS";
+    case EndMySessionsRequest_Scope.SCOPE_ALL:
+      return "SCOPE_ALL";
+    case EndMySessionsRequest_Scope.SCOPE_ONE:
+      return "SCOPE_ONE";
+    case EndMySessionsRequest_Scope.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** EndMySessionsResponse says how many sessions ended. */
+export interface EndMySessionsResponse {
+  ended: number;
+}
+
 function createBaseClientInfo(): ClientInfo {
   return { ip: "", userAgent: "" };
 }
@@ -455,6 +573,7 @@ function createBaseCreateSessionRequest(): CreateSessionRequest {
     client: undefined,
     bindIp: false,
     bindUserAgent: false,
+    persistent: false,
   };
 }
 
@@ -486,6 +605,9 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     }
     if (message.bindUserAgent !== false) {
       writer.uint32(72).bool(message.bindUserAgent);
+    }
+    if (message.persistent !== false) {
+      writer.uint32(80).bool(message.persistent);
     }
     return writer;
   },
@@ -578,6 +700,14 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
             message.bindUserAgent = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.persistent = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -629,6 +759,7 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
         : isSet(object.bind_user_agent)
         ? globalThis.Boolean(object.bind_user_agent)
         : false,
+      persistent: isSet(object.persistent) ? globalThis.Boolean(object.persistent) : false,
     };
   },
 
@@ -664,6 +795,9 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
     if (message.bindUserAgent !== false) {
       obj.bindUserAgent = message.bindUserAgent;
     }
+    if (message.persistent !== false) {
+      obj.persistent = message.persistent;
+    }
     return obj;
   },
 
@@ -691,6 +825,7 @@ export const CreateSessionRequest: MessageFns<CreateSessionRequest> = {
       : undefined;
     message.bindIp = object.bindIp ?? false;
     message.bindUserAgent = object.bindUserAgent ?? false;
+    message.persistent = object.persistent ?? false;
     return message;
   },
 };
@@ -785,7 +920,7 @@ export const CreateSessionRequest_AttributesEntry: MessageFns<CreateSessionReque
 };
 
 function createBaseCreateSessionResponse(): CreateSessionResponse {
-  return { sessionId: "", session: undefined };
+  return { sessionId: "", session: undefined, loginToken: "" };
 }
 
 export const CreateSessionResponse: MessageFns<CreateSessionResponse> = {
@@ -795,6 +930,9 @@ export const CreateSessionResponse: MessageFns<CreateSessionResponse> = {
     }
     if (message.session !== undefined) {
       Session.encode(message.session, writer.uint32(18).fork()).join();
+    }
+    if (message.loginToken !== "") {
+      writer.uint32(26).string(message.loginToken);
     }
     return writer;
   },
@@ -828,6 +966,14 @@ export const CreateSessionResponse: MessageFns<CreateSessionResponse> = {
             message.session = Session.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.loginToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -848,6 +994,11 @@ export const CreateSessionResponse: MessageFns<CreateSessionResponse> = {
         ? globalThis.String(object.session_id)
         : "",
       session: isSet(object.session) ? Session.fromJSON(object.session) : undefined,
+      loginToken: isSet(object.loginToken)
+        ? globalThis.String(object.loginToken)
+        : isSet(object.login_token)
+        ? globalThis.String(object.login_token)
+        : "",
     };
   },
 
@@ -858,6 +1009,9 @@ export const CreateSessionResponse: MessageFns<CreateSessionResponse> = {
     }
     if (message.session !== undefined) {
       obj.session = Session.toJSON(message.session);
+    }
+    if (message.loginToken !== "") {
+      obj.loginToken = message.loginToken;
     }
     return obj;
   },
@@ -871,6 +1025,7 @@ export const CreateSessionResponse: MessageFns<CreateSessionResponse> = {
     message.session = (object.session !== undefined && object.session !== null)
       ? Session.fromPartial(object.session)
       : undefined;
+    message.loginToken = object.loginToken ?? "";
     return message;
   },
 };
@@ -1268,7 +1423,7 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
 };
 
 function createBaseEndSessionRequest(): EndSessionRequest {
-  return { sessionId: "", client: undefined };
+  return { sessionId: "", forgetLogin: false, client: undefined };
 }
 
 export const EndSessionRequest: MessageFns<EndSessionRequest> = {
@@ -1276,8 +1431,11 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
     if (message.sessionId !== "") {
       writer.uint32(10).string(message.sessionId);
     }
+    if (message.forgetLogin !== false) {
+      writer.uint32(16).bool(message.forgetLogin);
+    }
     if (message.client !== undefined) {
-      ClientInfo.encode(message.client, writer.uint32(18).fork()).join();
+      ClientInfo.encode(message.client, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1304,7 +1462,15 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.forgetLogin = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
               break;
             }
 
@@ -1330,6 +1496,11 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      forgetLogin: isSet(object.forgetLogin)
+        ? globalThis.Boolean(object.forgetLogin)
+        : isSet(object.forget_login)
+        ? globalThis.Boolean(object.forget_login)
+        : false,
       client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
     };
   },
@@ -1338,6 +1509,9 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
     const obj: any = {};
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
+    }
+    if (message.forgetLogin !== false) {
+      obj.forgetLogin = message.forgetLogin;
     }
     if (message.client !== undefined) {
       obj.client = ClientInfo.toJSON(message.client);
@@ -1351,6 +1525,7 @@ export const EndSessionRequest: MessageFns<EndSessionRequest> = {
   fromPartial<I extends Exact<DeepPartial<EndSessionRequest>, I>>(object: I): EndSessionRequest {
     const message = createBaseEndSessionRequest();
     message.sessionId = object.sessionId ?? "";
+    message.forgetLogin = object.forgetLogin ?? false;
     message.client = (object.client !== undefined && object.client !== null)
       ? ClientInfo.fromPartial(object.client)
       : undefined;
@@ -2545,6 +2720,803 @@ export const AttachResponse: MessageFns<AttachResponse> = {
   },
 };
 
+function createBaseResumeSessionRequest(): ResumeSessionRequest {
+  return { loginToken: "", deviceId: "", client: undefined };
+}
+
+export const ResumeSessionRequest: MessageFns<ResumeSessionRequest> = {
+  encode(message: ResumeSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.loginToken !== "") {
+      writer.uint32(10).string(message.loginToken);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.loginToken = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeSessionRequest {
+    return {
+      loginToken: isSet(object.loginToken)
+        ? globalThis.String(object.loginToken)
+        : isSet(object.login_token)
+        ? globalThis.String(object.login_token)
+        : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
+    };
+  },
+
+  toJSON(message: ResumeSessionRequest): unknown {
+    const obj: any = {};
+    if (message.loginToken !== "") {
+      obj.loginToken = message.loginToken;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumeSessionRequest>, I>>(base?: I): ResumeSessionRequest {
+    return ResumeSessionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumeSessionRequest>, I>>(object: I): ResumeSessionRequest {
+    const message = createBaseResumeSessionRequest();
+    message.loginToken = object.loginToken ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseResumeSessionResponse(): ResumeSessionResponse {
+  return { sessionId: "", session: undefined, loginToken: "" };
+}
+
+export const ResumeSessionResponse: MessageFns<ResumeSessionResponse> = {
+  encode(message: ResumeSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.session !== undefined) {
+      Session.encode(message.session, writer.uint32(18).fork()).join();
+    }
+    if (message.loginToken !== "") {
+      writer.uint32(26).string(message.loginToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeSessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.session = Session.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.loginToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeSessionResponse {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      session: isSet(object.session) ? Session.fromJSON(object.session) : undefined,
+      loginToken: isSet(object.loginToken)
+        ? globalThis.String(object.loginToken)
+        : isSet(object.login_token)
+        ? globalThis.String(object.login_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumeSessionResponse): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.session !== undefined) {
+      obj.session = Session.toJSON(message.session);
+    }
+    if (message.loginToken !== "") {
+      obj.loginToken = message.loginToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumeSessionResponse>, I>>(base?: I): ResumeSessionResponse {
+    return ResumeSessionResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumeSessionResponse>, I>>(object: I): ResumeSessionResponse {
+    const message = createBaseResumeSessionResponse();
+    message.sessionId = object.sessionId ?? "";
+    message.session = (object.session !== undefined && object.session !== null)
+      ? Session.fromPartial(object.session)
+      : undefined;
+    message.loginToken = object.loginToken ?? "";
+    return message;
+  },
+};
+
+function createBaseMySession(): MySession {
+  return {
+    handle: "",
+    clientType: 0,
+    deviceId: "",
+    createTime: undefined,
+    lastAccessTime: undefined,
+    present: false,
+    persistent: false,
+    current: false,
+    state: 0,
+  };
+}
+
+export const MySession: MessageFns<MySession> = {
+  encode(message: MySession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.handle !== "") {
+      writer.uint32(10).string(message.handle);
+    }
+    if (message.clientType !== 0) {
+      writer.uint32(16).int32(message.clientType);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(26).string(message.deviceId);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(34).fork()).join();
+    }
+    if (message.lastAccessTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastAccessTime), writer.uint32(42).fork()).join();
+    }
+    if (message.present !== false) {
+      writer.uint32(48).bool(message.present);
+    }
+    if (message.persistent !== false) {
+      writer.uint32(56).bool(message.persistent);
+    }
+    if (message.current !== false) {
+      writer.uint32(64).bool(message.current);
+    }
+    if (message.state !== 0) {
+      writer.uint32(72).int32(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MySession {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMySession();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.handle = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.clientType = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.lastAccessTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.present = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.persistent = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.current = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MySession {
+    return {
+      handle: isSet(object.handle) ? globalThis.String(object.handle) : "",
+      clientType: isSet(object.clientType)
+        ? clientTypeFromJSON(object.clientType)
+        : isSet(object.client_type)
+        ? clientTypeFromJSON(object.client_type)
+        : 0,
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      lastAccessTime: isSet(object.lastAccessTime)
+        ? fromJsonTimestamp(object.lastAccessTime)
+        : isSet(object.last_access_time)
+        ? fromJsonTimestamp(object.last_access_time)
+        : undefined,
+      present: isSet(object.present) ? globalThis.Boolean(object.present) : false,
+      persistent: isSet(object.persistent) ? globalThis.Boolean(object.persistent) : false,
+      current: isSet(object.current) ? globalThis.Boolean(object.current) : false,
+      state: isSet(object.state) ? sessionStateFromJSON(object.state) : 0,
+    };
+  },
+
+  toJSON(message: MySession): unknown {
+    const obj: any = {};
+    if (message.handle !== "") {
+      obj.handle = message.handle;
+    }
+    if (message.clientType !== 0) {
+      obj.clientType = clientTypeToJSON(message.clientType);
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.lastAccessTime !== undefined) {
+      obj.lastAccessTime = message.lastAccessTime.toISOString();
+    }
+    if (message.present !== false) {
+      obj.present = message.present;
+    }
+    if (message.persistent !== false) {
+      obj.persistent = message.persistent;
+    }
+    if (message.current !== false) {
+      obj.current = message.current;
+    }
+    if (message.state !== 0) {
+      obj.state = sessionStateToJSON(message.state);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MySession>, I>>(base?: I): MySession {
+    return MySession.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MySession>, I>>(object: I): MySession {
+    const message = createBaseMySession();
+    message.handle = object.handle ?? "";
+    message.clientType = object.clientType ?? 0;
+    message.deviceId = object.deviceId ?? "";
+    message.createTime = object.createTime ?? undefined;
+    message.lastAccessTime = object.lastAccessTime ?? undefined;
+    message.present = object.present ?? false;
+    message.persistent = object.persistent ?? false;
+    message.current = object.current ?? false;
+    message.state = object.state ?? 0;
+    return message;
+  },
+};
+
+function createBaseListMySessionsRequest(): ListMySessionsRequest {
+  return { sessionId: "", client: undefined };
+}
+
+export const ListMySessionsRequest: MessageFns<ListMySessionsRequest> = {
+  encode(message: ListMySessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMySessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMySessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMySessionsRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
+    };
+  },
+
+  toJSON(message: ListMySessionsRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListMySessionsRequest>, I>>(base?: I): ListMySessionsRequest {
+    return ListMySessionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListMySessionsRequest>, I>>(object: I): ListMySessionsRequest {
+    const message = createBaseListMySessionsRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListMySessionsResponse(): ListMySessionsResponse {
+  return { sessions: [] };
+}
+
+export const ListMySessionsResponse: MessageFns<ListMySessionsResponse> = {
+  encode(message: ListMySessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sessions) {
+      MySession.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMySessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMySessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessions.push(MySession.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMySessionsResponse {
+    return {
+      sessions: globalThis.Array.isArray(object?.sessions)
+        ? object.sessions.map((e: any) => MySession.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListMySessionsResponse): unknown {
+    const obj: any = {};
+    if (message.sessions?.length) {
+      obj.sessions = message.sessions.map((e) => MySession.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListMySessionsResponse>, I>>(base?: I): ListMySessionsResponse {
+    return ListMySessionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListMySessionsResponse>, I>>(object: I): ListMySessionsResponse {
+    const message = createBaseListMySessionsResponse();
+    message.sessions = object.sessions?.map((e) => MySession.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEndMySessionsRequest(): EndMySessionsRequest {
+  return { sessionId: "", scope: 0, handle: "", client: undefined };
+}
+
+export const EndMySessionsRequest: MessageFns<EndMySessionsRequest> = {
+  encode(message: EndMySessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.scope !== 0) {
+      writer.uint32(16).int32(message.scope);
+    }
+    if (message.handle !== "") {
+      writer.uint32(26).string(message.handle);
+    }
+    if (message.client !== undefined) {
+      ClientInfo.encode(message.client, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndMySessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndMySessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.scope = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.handle = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.client = ClientInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EndMySessionsRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      scope: isSet(object.scope) ? endMySessionsRequest_ScopeFromJSON(object.scope) : 0,
+      handle: isSet(object.handle) ? globalThis.String(object.handle) : "",
+      client: isSet(object.client) ? ClientInfo.fromJSON(object.client) : undefined,
+    };
+  },
+
+  toJSON(message: EndMySessionsRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.scope !== 0) {
+      obj.scope = endMySessionsRequest_ScopeToJSON(message.scope);
+    }
+    if (message.handle !== "") {
+      obj.handle = message.handle;
+    }
+    if (message.client !== undefined) {
+      obj.client = ClientInfo.toJSON(message.client);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EndMySessionsRequest>, I>>(base?: I): EndMySessionsRequest {
+    return EndMySessionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EndMySessionsRequest>, I>>(object: I): EndMySessionsRequest {
+    const message = createBaseEndMySessionsRequest();
+    message.sessionId = object.sessionId ?? "";
+    message.scope = object.scope ?? 0;
+    message.handle = object.handle ?? "";
+    message.client = (object.client !== undefined && object.client !== null)
+      ? ClientInfo.fromPartial(object.client)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEndMySessionsResponse(): EndMySessionsResponse {
+  return { ended: 0 };
+}
+
+export const EndMySessionsResponse: MessageFns<EndMySessionsResponse> = {
+  encode(message: EndMySessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ended !== 0) {
+      writer.uint32(8).int32(message.ended);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndMySessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndMySessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ended = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EndMySessionsResponse {
+    return { ended: isSet(object.ended) ? globalThis.Number(object.ended) : 0 };
+  },
+
+  toJSON(message: EndMySessionsResponse): unknown {
+    const obj: any = {};
+    if (message.ended !== 0) {
+      obj.ended = Math.round(message.ended);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EndMySessionsResponse>, I>>(base?: I): EndMySessionsResponse {
+    return EndMySessionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EndMySessionsResponse>, I>>(object: I): EndMySessionsResponse {
+    const message = createBaseEndMySessionsResponse();
+    message.ended = object.ended ?? 0;
+    return message;
+  },
+};
+
 /**
  * SessionService logs users in, checks sessions on every request, keeps them alive,
  * holds per-session data and ends sessions.
@@ -2667,6 +3639,43 @@ export const SessionServiceService = {
     responseSerialize: (value: AttachResponse): Buffer => Buffer.from(AttachResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AttachResponse => AttachResponse.decode(value),
   },
+  /**
+   * Creates a new session from a persistent-login token without credentials and rotates the token:
+   * the presented token is spent; presenting a spent one again revokes its whole family.
+   */
+  resumeSession: {
+    path: "/sessionmanager.v1.SessionService/ResumeSession" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumeSessionRequest): Buffer => Buffer.from(ResumeSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeSessionRequest => ResumeSessionRequest.decode(value),
+    responseSerialize: (value: ResumeSessionResponse): Buffer =>
+      Buffer.from(ResumeSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResumeSessionResponse => ResumeSessionResponse.decode(value),
+  },
+  /** Lists the caller's user's sessions at the site, through any of their live session ids. */
+  listMySessions: {
+    path: "/sessionmanager.v1.SessionService/ListMySessions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListMySessionsRequest): Buffer =>
+      Buffer.from(ListMySessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListMySessionsRequest => ListMySessionsRequest.decode(value),
+    responseSerialize: (value: ListMySessionsResponse): Buffer =>
+      Buffer.from(ListMySessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListMySessionsResponse => ListMySessionsResponse.decode(value),
+  },
+  /** Ends the caller's user's other sessions, all of them, or one by handle. */
+  endMySessions: {
+    path: "/sessionmanager.v1.SessionService/EndMySessions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EndMySessionsRequest): Buffer => Buffer.from(EndMySessionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EndMySessionsRequest => EndMySessionsRequest.decode(value),
+    responseSerialize: (value: EndMySessionsResponse): Buffer =>
+      Buffer.from(EndMySessionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EndMySessionsResponse => EndMySessionsResponse.decode(value),
+  },
 } as const;
 
 export interface SessionServiceServer extends UntypedServiceImplementation {
@@ -2694,6 +3703,15 @@ export interface SessionServiceServer extends UntypedServiceImplementation {
    * session ends; the client ends the stream to detach.
    */
   attach: handleServerStreamingCall<AttachRequest, AttachResponse>;
+  /**
+   * Creates a new session from a persistent-login token without credentials and rotates the token:
+   * the presented token is spent; presenting a spent one again revokes its whole family.
+   */
+  resumeSession: handleUnaryCall<ResumeSessionRequest, ResumeSessionResponse>;
+  /** Lists the caller's user's sessions at the site, through any of their live session ids. */
+  listMySessions: handleUnaryCall<ListMySessionsRequest, ListMySessionsResponse>;
+  /** Ends the caller's user's other sessions, all of them, or one by handle. */
+  endMySessions: handleUnaryCall<EndMySessionsRequest, EndMySessionsResponse>;
 }
 
 export interface SessionServiceClient extends Client {
@@ -2852,6 +3870,57 @@ export interface SessionServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<AttachResponse>;
+  /**
+   * Creates a new session from a persistent-login token without credentials and rotates the token:
+   * the presented token is spent; presenting a spent one again revokes its whole family.
+   */
+  resumeSession(
+    request: ResumeSessionRequest,
+    callback: (error: ServiceError | null, response: ResumeSessionResponse) => void,
+  ): ClientUnaryCall;
+  resumeSession(
+    request: ResumeSessionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResumeSessionResponse) => void,
+  ): ClientUnaryCall;
+  resumeSession(
+    request: ResumeSessionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResumeSessionResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists the caller's user's sessions at the site, through any of their live session ids. */
+  listMySessions(
+    request: ListMySessionsRequest,
+    callback: (error: ServiceError | null, response: ListMySessionsResponse) => void,
+  ): ClientUnaryCall;
+  listMySessions(
+    request: ListMySessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListMySessionsResponse) => void,
+  ): ClientUnaryCall;
+  listMySessions(
+    request: ListMySessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListMySessionsResponse) => void,
+  ): ClientUnaryCall;
+  /** Ends the caller's user's other sessions, all of them, or one by handle. */
+  endMySessions(
+    request: EndMySessionsRequest,
+    callback: (error: ServiceError | null, response: EndMySessionsResponse) => void,
+  ): ClientUnaryCall;
+  endMySessions(
+    request: EndMySessionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EndMySessionsResponse) => void,
+  ): ClientUnaryCall;
+  endMySessions(
+    request: EndMySessionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EndMySessionsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const SessionServiceClient = makeGenericClientConstructor(
@@ -2883,6 +3952,28 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isObject(value: any): boolean {
   return typeof value === "object" && value !== null;

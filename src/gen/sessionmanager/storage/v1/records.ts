@@ -57,6 +57,8 @@ export interface SessionRecord {
    * Adding it did not change `version`: replicas of the previous release still read these records.
    */
   bindingSalt: string;
+  /** Id of the persistent-login family the session was issued or resumed under ('' = none). */
+  loginFamily: string;
 }
 
 /**
@@ -108,6 +110,10 @@ export interface EventRecord {
   timeMs: number;
   /** Policy name of the calling service that caused the event; empty for the service's own work. */
   caller: string;
+  /** For CREATED: 1 = a persistent login was issued with it, 2 = it was created by a resume. */
+  login: number;
+  /** The persistent-login family of the session ('' = none). */
+  loginFamily: string;
 }
 
 /** AttributeRecord is one attribute value as stored in etcd. */
@@ -309,6 +315,7 @@ function createBaseSessionRecord(): SessionRecord {
     boundIpHash: "",
     boundUserAgentHash: "",
     bindingSalt: "",
+    loginFamily: "",
   };
 }
 
@@ -361,6 +368,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     }
     if (message.bindingSalt !== "") {
       writer.uint32(130).string(message.bindingSalt);
+    }
+    if (message.loginFamily !== "") {
+      writer.uint32(138).string(message.loginFamily);
     }
     return writer;
   },
@@ -506,6 +516,14 @@ export const SessionRecord: MessageFns<SessionRecord> = {
             message.bindingSalt = reader.string();
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.loginFamily = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -580,6 +598,11 @@ export const SessionRecord: MessageFns<SessionRecord> = {
         : isSet(object.binding_salt)
         ? globalThis.String(object.binding_salt)
         : "",
+      loginFamily: isSet(object.loginFamily)
+        ? globalThis.String(object.loginFamily)
+        : isSet(object.login_family)
+        ? globalThis.String(object.login_family)
+        : "",
     };
   },
 
@@ -633,6 +656,9 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     if (message.bindingSalt !== "") {
       obj.bindingSalt = message.bindingSalt;
     }
+    if (message.loginFamily !== "") {
+      obj.loginFamily = message.loginFamily;
+    }
     return obj;
   },
 
@@ -659,6 +685,7 @@ export const SessionRecord: MessageFns<SessionRecord> = {
     message.boundIpHash = object.boundIpHash ?? "";
     message.boundUserAgentHash = object.boundUserAgentHash ?? "";
     message.bindingSalt = object.bindingSalt ?? "";
+    message.loginFamily = object.loginFamily ?? "";
     return message;
   },
 };
@@ -1074,6 +1101,8 @@ function createBaseEventRecord(): EventRecord {
     successorRef: "",
     timeMs: 0,
     caller: "",
+    login: 0,
+    loginFamily: "",
   };
 }
 
@@ -1108,6 +1137,12 @@ export const EventRecord: MessageFns<EventRecord> = {
     }
     if (message.caller !== "") {
       writer.uint32(82).string(message.caller);
+    }
+    if (message.login !== 0) {
+      writer.uint32(88).int32(message.login);
+    }
+    if (message.loginFamily !== "") {
+      writer.uint32(98).string(message.loginFamily);
     }
     return writer;
   },
@@ -1205,6 +1240,22 @@ export const EventRecord: MessageFns<EventRecord> = {
             message.caller = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.login = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.loginFamily = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1249,6 +1300,12 @@ export const EventRecord: MessageFns<EventRecord> = {
         ? globalThis.Number(object.time_ms)
         : 0,
       caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
+      login: isSet(object.login) ? globalThis.Number(object.login) : 0,
+      loginFamily: isSet(object.loginFamily)
+        ? globalThis.String(object.loginFamily)
+        : isSet(object.login_family)
+        ? globalThis.String(object.login_family)
+        : "",
     };
   },
 
@@ -1284,6 +1341,12 @@ export const EventRecord: MessageFns<EventRecord> = {
     if (message.caller !== "") {
       obj.caller = message.caller;
     }
+    if (message.login !== 0) {
+      obj.login = Math.round(message.login);
+    }
+    if (message.loginFamily !== "") {
+      obj.loginFamily = message.loginFamily;
+    }
     return obj;
   },
 
@@ -1302,6 +1365,8 @@ export const EventRecord: MessageFns<EventRecord> = {
     message.successorRef = object.successorRef ?? "";
     message.timeMs = object.timeMs ?? 0;
     message.caller = object.caller ?? "";
+    message.login = object.login ?? 0;
+    message.loginFamily = object.loginFamily ?? "";
     return message;
   },
 };

@@ -90,6 +90,48 @@ export function eventTypeToJSON(object: EventType): string {
   }
 }
 
+/** LoginEvent says what a CREATED event did to a persistent login (SPEC rule 19). */
+export enum LoginEvent {
+  LOGIN_EVENT_UNSPECIFIED = 0,
+  /** LOGIN_EVENT_ISSUED - CreateSession with persistent: a new token family was issued. */
+  LOGIN_EVENT_ISSUED = 1,
+  /** LOGIN_EVENT_RESUMED - ResumeSession: the family's token was spent and rotated. */
+  LOGIN_EVENT_RESUMED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function loginEventFromJSON(object: any): LoginEvent {
+  switch (object) {
+    case 0:
+    case "LOGIN_EVENT_UNSPECIFIED":
+      return LoginEvent.LOGIN_EVENT_UNSPECIFIED;
+    case 1:
+    case "LOGIN_EVENT_ISSUED":
+      return LoginEvent.LOGIN_EVENT_ISSUED;
+    case 2:
+    case "LOGIN_EVENT_RESUMED":
+      return LoginEvent.LOGIN_EVENT_RESUMED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LoginEvent.UNRECOGNIZED;
+  }
+}
+
+export function loginEventToJSON(object: LoginEvent): string {
+  switch (object) {
+    case LoginEvent.LOGIN_EVENT_UNSPECIFIED:
+      return "LOGIN_EVENT_UNSPECIFIED";
+    case LoginEvent.LOGIN_EVENT_ISSUED:
+      return "LOGIN_EVENT_ISSUED";
+    case LoginEvent.LOGIN_EVENT_RESUMED:
+      return "LOGIN_EVENT_RESUMED";
+    case LoginEvent.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ListSessionsRequest filters sessions; empty filters match everything. */
 export interface ListSessionsRequest {
   site: string;
@@ -203,6 +245,13 @@ export interface WatchEventsResponse {
    * service itself did it (expiry, scavenger), `anonymous` under --insecure-allow-anonymous.
    */
   caller: string;
+  /** For CREATED: whether a persistent login was issued with the session or it was created by a resume. */
+  login: LoginEvent;
+  /**
+   * The persistent-login token family of the session (not secret); empty when it has none. A family
+   * revoked for reuse shows as ENDED events with END_REASON_TOKEN_REUSED carrying its id.
+   */
+  loginFamily: string;
 }
 
 function createBaseListSessionsRequest(): ListSessionsRequest {
@@ -1419,6 +1468,8 @@ function createBaseWatchEventsResponse(): WatchEventsResponse {
     successorRef: "",
     time: undefined,
     caller: "",
+    login: 0,
+    loginFamily: "",
   };
 }
 
@@ -1453,6 +1504,12 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
     }
     if (message.caller !== "") {
       writer.uint32(82).string(message.caller);
+    }
+    if (message.login !== 0) {
+      writer.uint32(88).int32(message.login);
+    }
+    if (message.loginFamily !== "") {
+      writer.uint32(98).string(message.loginFamily);
     }
     return writer;
   },
@@ -1550,6 +1607,22 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
             message.caller = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.login = reader.int32() as any;
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.loginFamily = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1594,6 +1667,12 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
         : "",
       time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
       caller: isSet(object.caller) ? globalThis.String(object.caller) : "",
+      login: isSet(object.login) ? loginEventFromJSON(object.login) : 0,
+      loginFamily: isSet(object.loginFamily)
+        ? globalThis.String(object.loginFamily)
+        : isSet(object.login_family)
+        ? globalThis.String(object.login_family)
+        : "",
     };
   },
 
@@ -1629,6 +1708,12 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
     if (message.caller !== "") {
       obj.caller = message.caller;
     }
+    if (message.login !== 0) {
+      obj.login = loginEventToJSON(message.login);
+    }
+    if (message.loginFamily !== "") {
+      obj.loginFamily = message.loginFamily;
+    }
     return obj;
   },
 
@@ -1647,6 +1732,8 @@ export const WatchEventsResponse: MessageFns<WatchEventsResponse> = {
     message.successorRef = object.successorRef ?? "";
     message.time = object.time ?? undefined;
     message.caller = object.caller ?? "";
+    message.login = object.login ?? 0;
+    message.loginFamily = object.loginFamily ?? "";
     return message;
   },
 };
