@@ -88,7 +88,7 @@ async function main(): Promise<number> {
     check('the Python client ran to the end', client.status !== null && existsSync(resultsFile), `exit ${client.status} ${client.error?.message ?? ''}`);
 
     for (const ex of examples) {
-      const run = spawnSync(ex.cmd, [...ex.args, '--target', `dns:///127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...ex.env } });
+      const run = spawnSync(ex.cmd, [...ex.args, '--target', `dns:///127.0.0.1:${port}`, '--token-file', tokenFile], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...ex.env } });
       const out = `${run.stdout}${run.stderr}`.trim();
       check(`the ${ex.name} example runs against the node`, run.status === 0 && /after logout: VERDICT_NOT_FOUND/.test(out), out || `exit ${run.status}`);
     }
@@ -124,7 +124,7 @@ function buildExamples(tmp: string, check: (name: string, ok: boolean, detail?: 
   const out: Example[] = [];
   const buf = join(REPO, 'node_modules/.bin/buf');
   const pyGen = join(tmp, 'gen-py');
-  const py = spawnSync(buf, ['generate', 'proto', '--template', 'clients/python/buf.gen.yaml', '--path', 'proto/sessionmanager/v1', '--path', 'proto/google/rpc', '-o', pyGen], { cwd: REPO, encoding: 'utf8' });
+  const py = spawnSync(buf, ['generate', 'proto', '--template', 'clients/python/buf.gen.yaml', '--path', 'proto/sessionmanager/v1', '--path', 'proto/google/rpc', '--path', 'proto/google/api', '-o', pyGen], { cwd: REPO, encoding: 'utf8' });
   check('buf generates the Python stubs (protoc + grpc_python_plugin)', py.status === 0, py.stderr);
   if (py.status === 0) out.push({ name: 'Python', cmd: PYTHON, args: [join(REPO, 'clients/python/example.py')], env: { PYTHONPATH: pyGen } });
 
