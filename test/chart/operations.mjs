@@ -1,7 +1,9 @@
 // Chart checks of the operations features (run from validate.mjs): the PrometheusRule renders the
 // one rules file (rules/session-manager.rules.yaml) and promtool accepts what it renders; the
 // bundled etcd's snapshot and defragmentation CronJobs render as configured, with hardened pods,
-// the etcd image's etcdctl, a snapshot volume, and a NetworkPolicy that admits them.
+// the etcd image's etcdctl, a snapshot volume, and a NetworkPolicy that admits them. Against the
+// secured bundled etcd (etcd.tls) they use https and the root client certificate (CN=root): etcd
+// allows the Snapshot and Defragment maintenance RPCs only to users with the root role.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -72,16 +74,36 @@ function checkJobPod(cj, values, what) {
   return { spec, etcdImage };
 }
 
+const ROOT_TLS_DIR = "/etc/etcd/root-tls";
+
+/** The etcdctl connection flags the upkeep containers must pass: endpoint, then with TLS the root certificate. */
+function connectionArgs(values, clientUrl) {
+  const args = [`--endpoints=${clientUrl}`];
+  if (values.etcd.tls.enabled) args.push(`--cacert=${ROOT_TLS_DIR}/ca.crt`, `--cert=${ROOT_TLS_DIR}/tls.crt`, `--key=${ROOT_TLS_DIR}/tls.key`);
+  return args;
+}
+
+/** With etcd TLS, the container mounts the root client certificate Secret (CN=root) read-only. */
+function checkRootTls(spec, container, values, fullname, what) {
+  const vol = spec.volumes?.find((v) => v.secret?.secretName === `${fullname}-etcd-root-tls`);
+  const mount = vol && container.volumeMounts?.find((m) => m.name === vol.name);
+  if (!values.etcd.tls.enabled) return assert(!vol, `${what}: root client certificate mounted although etcd TLS is off`);
+  assert(vol, `${what}: no volume of Secret ${fullname}-etcd-root-tls`);
+  assert(mount && mount.mountPath === ROOT_TLS_DIR && mount.readOnly === true, `${what}/${container.name}: root client certificate not mounted read-only at ${ROOT_TLS_DIR}`);
+}
+
 /** etcd snapshot and defragmentation CronJobs for one rendered case. */
 export function checkEtcdUpkeep(checks, tag, objs, values, fullname, namespace) {
   const e = values.etcd;
   const bundled = e.enabled;
   const etcdName = `${fullname}-etcd`;
-  const clientUrl = `http://${etcdName}.${namespace}.svc.${values.clusterDomain}:2379`;
+  const clientUrl = `${e.tls.enabled ? "https" : "http"}://${etcdName}.${namespace}.svc.${values.clusterDomain}:2379`;
+  const conn = connectionArgs(values, clientUrl);
   const snapshotOn = bundled && e.snapshot.enabled;
   const defragOn = bundled && e.defrag.enabled;
 
-  checks.run(`${tag} etcd snapshot CronJob ${snapshotOn ? "saves to the snapshot volume and rotates" : "absent"}`, () => {
+  const secured = e.tls.enabled ? " over https with the root client certificate" : "";
+  checks.run(`${tag} etcd snapshot CronJob ${snapshotOn ? `saves to the snapshot volume${secured} and rotates` : "absent"}`, () => {
     const cj = cronJobs(objs).find((o) => o.metadata.name === `${etcdName}-snapshot`);
     if (!snapshotOn) {
       assert(!cj, "snapshot CronJob rendered although off");
@@ -95,7 +117,8 @@ export function checkEtcdUpkeep(checks, tag, objs, values, fullname, namespace) 
     const { spec, etcdImage } = checkJobPod(cj, values, "snapshot");
     const [save] = spec.initContainers ?? [];
     assert(save && save.image === etcdImage, `snapshot init container image ${save?.image}, want ${etcdImage}`);
-    assertEqual(save.command.slice(0, 2), [e.etcdctlCommand, `--endpoints=${clientUrl}`], "etcdctl command and endpoint");
+    assertEqual(save.command.slice(0, 1 + conn.length), [e.etcdctlCommand, ...conn], "etcdctl command, endpoint and client certificate");
+    checkRootTls(spec, save, values, fullname, "snapshot");
     assertEqual(save.command.slice(-3), ["snapshot", "save", "/snapshots/.incoming.db"], "snapshot save arguments");
     const [rotate] = spec.containers;
     const shell = `${s.shellImage.repository}${s.shellImage.digest ? `@${s.shellImage.digest}` : `:${s.shellImage.tag}`}`;
@@ -115,7 +138,7 @@ export function checkEtcdUpkeep(checks, tag, objs, values, fullname, namespace) 
     }
   });
 
-  checks.run(`${tag} etcd defragmentation CronJob ${defragOn ? "runs etcdctl defrag --cluster" : "absent"}`, () => {
+  checks.run(`${tag} etcd defragmentation CronJob ${defragOn ? `runs etcdctl defrag --cluster${secured}` : "absent"}`, () => {
     const cj = cronJobs(objs).find((o) => o.metadata.name === `${etcdName}-defrag`);
     if (!defragOn) return assert(!cj, "defrag CronJob rendered although off");
     assert(cj, "no defrag CronJob");
@@ -123,7 +146,8 @@ export function checkEtcdUpkeep(checks, tag, objs, values, fullname, namespace) 
     const { spec, etcdImage } = checkJobPod(cj, values, "defrag");
     const [c] = spec.containers;
     assert(c.image === etcdImage, `image ${c.image}`);
-    assertEqual(c.command, [e.etcdctlCommand, `--endpoints=${clientUrl}`, "--dial-timeout=10s", `--command-timeout=${e.defrag.commandTimeout}`, "defrag", "--cluster"], "defrag command");
+    assertEqual(c.command, [e.etcdctlCommand, ...conn, "--dial-timeout=10s", `--command-timeout=${e.defrag.commandTimeout}`, "defrag", "--cluster"], "defrag command");
+    checkRootTls(spec, c, values, fullname, "defrag");
   });
 
   if ((snapshotOn || defragOn) && values.networkPolicy.enabled) {
