@@ -251,11 +251,15 @@ export function startTelemetry(options: StartTelemetryOptions = {}): Telemetry {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(propagator);
   }
-  registerInstrumentations({
-    instrumentations: [new GrpcInstrumentation({ ignoreGrpcMethods: [(name: string) => UNTRACED_GRPC_METHODS.has(name)] })],
-    ...(tracerProvider ? { tracerProvider } : {}),
-    ...(meterProvider ? { meterProvider } : {}),
-  });
+  // The gRPC instrumentation makes a span per call, wrapping every handler and callback: without a
+  // span processor nothing would record those spans, so it is left out and calls cost no tracing.
+  if (tracerProvider) {
+    registerInstrumentations({
+      instrumentations: [new GrpcInstrumentation({ ignoreGrpcMethods: [(name: string) => UNTRACED_GRPC_METHODS.has(name)] })],
+      tracerProvider,
+      ...(meterProvider ? { meterProvider } : {}),
+    });
+  }
   hookGrpc(log);
   const sdk = {
     shutdown: async (): Promise<void> => {
