@@ -24,6 +24,8 @@ export interface HeadlinePair {
   peer: LoadResult;
   node: LoadResult;
   traced: LoadResult;
+  /** The same node built from an older commit (BENCH_BASELINE_MAIN), when asked for. */
+  before?: LoadResult;
   noopHeartbeat: LoadResult;
   heartbeat: LoadResult;
 }
@@ -73,12 +75,12 @@ export class ChartNode {
     readonly metricsPort: number,
   ) {}
 
-  static async start(o: { etcd: string; prefix: string; nodeId: string; policyFile: string; env?: NodeJS.ProcessEnv; extraNodeArgs?: string[] }): Promise<ChartNode> {
+  static async start(o: { etcd: string; prefix: string; nodeId: string; policyFile: string; env?: NodeJS.ProcessEnv; extraNodeArgs?: string[]; main?: string }): Promise<ChartNode> {
     const port = await freePort();
     const metricsPort = await freePort();
     const env = { ...stripOtel(process.env), ...chartTelemetryEnv(metricsPort), ...(o.env ?? {}) };
     const child = new JsonChild(
-      [...(o.extraNodeArgs ?? []), inRepo('dist/src/main.js'), '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', o.etcd, '--etcd-prefix', o.prefix, '--node-id', o.nodeId, '--auth-policy-file', o.policyFile],
+      [...(o.extraNodeArgs ?? []), o.main ?? inRepo('dist/src/main.js'), '--listen', `127.0.0.1:${port}`, '--etcd-endpoints', o.etcd, '--etcd-prefix', o.prefix, '--node-id', o.nodeId, '--auth-policy-file', o.policyFile],
       env,
     );
     await child.waitFor((m) => m['msg'] === 'serving', 300_000);
@@ -129,7 +131,7 @@ export async function startRedis(): Promise<{ proc: ChildProcess; port: number }
  * chart's default telemetry and a node exporting every span to a local OTLP sink, makes one live
  * session, and measures `pairs` rounds of every row back to back.
  */
-export async function runHeadline(o: { etcd: string; tmp: string; seconds: number; pairs: number; log: (s: string) => void; revision: () => Promise<number>; profDir?: string }): Promise<HeadlineResult> {
+export async function runHeadline(o: { etcd: string; tmp: string; seconds: number; pairs: number; log: (s: string) => void; revision: () => Promise<number>; profDir?: string; baselineMain?: string }): Promise<HeadlineResult> {
   const stops: Array<() => Promise<void>> = [];
   try {
     const { policyFile, token } = writeCallerPolicy(o.tmp);
@@ -152,6 +154,12 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
       env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'always_on' },
     });
     stops.push(() => traced.child.stop());
+    const prof = o.profDir ? { extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profDir}`] } : {};
+    const before = o.baselineMain ? await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-before', policyFile, main: o.baselineMain, ...prof }) : undefined;
+    if (before) {
+      stops.push(() => before.child.stop());
+      o.log(`  before-node pid ${before.child.proc.pid}, this node pid ${node.child.proc.pid}`);
+    }
 
     const api = new SessionApi(`127.0.0.1:${node.port}`, { timeoutMs: 10_000, token });
     const tapi = new SessionApi(`127.0.0.1:${traced.port}`, { timeoutMs: 10_000, token });
@@ -162,6 +170,11 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
     for (let i = 0; i < 3; i++) answer = await api.validate({ sessionId });
     for (let i = 0; i < 3; i++) if ((await tapi.validate({ sessionId })).verdict !== Verdict.VERDICT_VALID) throw new Error('traced node: hot session not VALID');
     if (answer?.verdict !== Verdict.VERDICT_VALID) throw new Error('hot session not VALID');
+    if (before) {
+      const bapi = new SessionApi(`127.0.0.1:${before.port}`, { timeoutMs: 10_000, token });
+      for (let i = 0; i < 3; i++) if ((await bapi.validate({ sessionId })).verdict !== Verdict.VERDICT_VALID) throw new Error('before node: hot session not VALID');
+      bapi.close();
+    }
     const stored = Buffer.from(ValidateSessionResponse.encode(answer).finish());
     const peer = new JsonChild([inRepo('dist/bench/redis-peer.js'), String(redis.port), sessionId, stored.toString('base64')]);
     stops.push(() => peer.stop());
@@ -185,13 +198,15 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
       writes += r1 - r0;
       valids += v1 - v0;
       const t = run('traced', traced.port, VALIDATE_PATH, vbody);
+      const b = before ? run('before', before.port, VALIDATE_PATH, vbody) : undefined;
       const nh = run('noop-hb', noopPort, HEARTBEAT_PATH, hbody);
       const h = run('heartbeat', node.port, HEARTBEAT_PATH, hbody);
       for (const [k, r] of Object.entries({ noop: n, peer: p, node: d, traced: t, noopHb: nh, heartbeat: h })) if (r.failed > 0 || r.done === 0) throw new Error(`${k}: ${r.failed} of ${r.done} requests failed`);
-      pairs.push({ noop: n, peer: p, node: d, traced: t, noopHeartbeat: nh, heartbeat: h });
+      pairs.push({ noop: n, peer: p, node: d, traced: t, noopHeartbeat: nh, heartbeat: h, ...(b ? { before: b } : {}) });
       o.log(
         `  pair ${i + 1}: no-op ${n.rps.toFixed(0)}, redis peer ${p.rps.toFixed(0)}, node ${d.rps.toFixed(0)} (${(d.rps / n.rps).toFixed(2)}× no-op, ${(d.rps / p.rps).toFixed(2)}× peer), ` +
-          `traced ${t.rps.toFixed(0)} (${(t.rps / n.rps).toFixed(2)}×), heartbeat ${h.rps.toFixed(0)} vs no-op ${nh.rps.toFixed(0)} (${(h.rps / nh.rps).toFixed(2)}×) req/s`,
+          `traced ${t.rps.toFixed(0)} (${(t.rps / n.rps).toFixed(2)}×), heartbeat ${h.rps.toFixed(0)} vs no-op ${nh.rps.toFixed(0)} (${(h.rps / nh.rps).toFixed(2)}×) req/s` +
+          (b ? `, before-change node ${b.rps.toFixed(0)} (${(b.rps / n.rps).toFixed(2)}× no-op)` : ''),
       );
     }
     const s = await sink.ask('stats', 'stats');
@@ -223,6 +238,9 @@ export function headlineMarkdown(r: HeadlineResult): string {
     row('ValidateSession p99 latency ÷ Redis peer p99 (lower is better)', p99, '≤ 1.0×', median(p99) <= 1.0),
     row('ValidateSession, every span exported (100 % sampled, OTLP to a local sink), ÷ no-op', tNoop, '≥ 0.6× (reported)', median(tNoop) >= 0.6),
     row('Heartbeat, chart default telemetry, ÷ no-op grpc-js Heartbeat', hNoop, '≥ 0.9×', median(hNoop) >= 0.9),
+    ...(r.pairs.every((p) => p.before)
+      ? [row('ValidateSession, the node as it was before this change (same chart environment), ÷ no-op', ratio((p) => p.before!.rps / p.noop.rps), 'reference', true).replace('**met**', '')]
+      : []),
     `| steady-state etcd writes per ValidateSession (${r.valids} VALID counted by the node's own metric) | ${r.writesPerValidate.toFixed(4)} | | ≤ 0.01 | ${verdict(r.writesPerValidate <= 0.01)} |`,
   ];
   const pairRows = r.pairs.map(
@@ -254,7 +272,8 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/di
   const client = new Etcd3({ hosts: [etcd.endpoints[0]!] });
   try {
     const profDir = process.env['BENCH_CPU_PROF_DIR'];
-    const r = await runHeadline({ etcd: etcd.endpoints[0]!, tmp, seconds: Number(process.env['BENCH_SECONDS'] ?? 4), pairs: Number(process.env['BENCH_PAIRS'] ?? 3), log, revision: () => revisionOf(client), ...(profDir ? { profDir } : {}) });
+    const baselineMain = process.env['BENCH_BASELINE_MAIN'];
+    const r = await runHeadline({ etcd: etcd.endpoints[0]!, tmp, seconds: Number(process.env['BENCH_SECONDS'] ?? 4), pairs: Number(process.env['BENCH_PAIRS'] ?? 3), log, revision: () => revisionOf(client), ...(profDir ? { profDir } : {}), ...(baselineMain ? { baselineMain } : {}) });
     console.log(headlineMarkdown(r));
     if (profDir) {
       const { readdirSync } = await import('node:fs');
