@@ -150,7 +150,7 @@ test-alerts: system-deps node-lts node_modules/.package-lock.json
 
 # Measurement and robustness suites (docs/faults.md, docs/PERFORMANCE.md). test-interop and
 # test-property are fast; test-faults takes a few minutes; bench and soak are not part of make test.
-.PHONY: test-interop test-property test-faults bench bench-deps bench-quick bench-heap soak
+.PHONY: test-interop test-property test-faults bench bench-deps bench-quick bench-heap bench-capacity soak
 MOCHA_FAULTS := $(NODE_BIN)/mocha --timeout 300000 --slow 30000 --exit
 BENCH_APT_PACKAGES := nghttp2-client redis-server
 
@@ -180,6 +180,10 @@ bench-quick: bench-deps build
 # Heap per mirrored session at 1M decoded records (HEAP_SESSIONS to change), ~30 s.
 bench-heap: build
 	node --expose-gc dist/bench/heap.js
+
+# Figures of docs/capacity.md: etcd bytes per session, login/logout rates, watch bytes (~2 minutes).
+bench-capacity: build
+	node dist/bench/capacity.js
 
 # 10 minutes of mixed load, sampled into docs/soak.csv (SOAK_SECONDS to change the length).
 soak: deps build
