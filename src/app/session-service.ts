@@ -325,6 +325,7 @@ export class SessionService {
     return this.lookupMiss(hash).then((s) => (s ? this.validateFound(s, id, identity.client, checkSite) : { verdict: this.count('NOT_FOUND') }));
   }
 
+  /** Validates a session the lookup found: site check, then the exact (CAS) or the coalesced path. */
   private validateFound(s: StoredSession, id: string, client: ClientInfo | undefined, checkSite: ((site: string) => void) | undefined): ValidateResult | Promise<ValidateResult> {
     if (checkSite) checkSite(s.rec.site);
     if (needsExactHit(s.rec)) {
@@ -406,6 +407,7 @@ export class SessionService {
     return this.lookupMiss(hash).then((s) => (s ? this.heartbeatFound(s, id, instanceId, client, checkSite) : 'NOT_FOUND'));
   }
 
+  /** Heartbeats a session the lookup found (site check first); never waits. */
   private heartbeatFound(s: StoredSession, id: string, instanceId: string, client: ClientInfo | undefined, checkSite: ((site: string) => void) | undefined): Verdict {
     if (checkSite) checkSite(s.rec.site);
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
