@@ -2,7 +2,8 @@
 // and targets, on loopback only, every load bounded in time or count, and rewrites that file.
 //
 // Env: BENCH_SCALES (default 10000,100000,1000000), BENCH_SECONDS (h2load duration, default 8),
-// BENCH_OUT (default docs/PERFORMANCE.md), BENCH_PROFILE=0 to skip the CPU profile.
+// BENCH_OUT (default docs/PERFORMANCE.md), BENCH_PROFILE=0 to skip the CPU profile, BENCH_HEADLINE=0 to
+// skip the headline pairs (growth and memory figures only).
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
     const noopPort = (await noop.wait('ready'))['port'];
     const anyBody = writeFile(join(tmp, 'noop.bin'), grpcFrame(ValidateSessionRequest.encode(ValidateSessionRequest.fromPartial({ sessionId: 'x'.repeat(43) })).finish()));
     log('headline: chart-like nodes (default telemetry, caller auth) vs the no-op server and the Redis peer, A/B pairs');
-    headline = await runHeadline({ etcd: ep, tmp, seconds: SECONDS, pairs: PAIRS, log, revision: () => revisionOf(client) });
+    if (process.env['BENCH_HEADLINE'] !== '0') headline = await runHeadline({ etcd: ep, tmp, seconds: SECONDS, pairs: PAIRS, log, revision: () => revisionOf(client) });
     log('baseline: no-op grpc-js server, saturated');
     const noopSat = h2load({ url: `http://127.0.0.1:${noopPort}${VALIDATE_PATH}`, bodyFile: anyBody, ...LOAD, durationS: SECONDS, logFile: join(tmp, 'noop-sat.log') });
     log(`  no-op: ${noopSat.rps.toFixed(0)} req/s, p99 ${noopSat.p99Ms.toFixed(2)} ms`);
