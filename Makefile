@@ -150,9 +150,9 @@ test-alerts: system-deps node-lts node_modules/.package-lock.json
 
 # Measurement and robustness suites (docs/faults.md, docs/PERFORMANCE.md). test-interop and
 # test-property are fast; test-faults takes a few minutes; bench and soak are not part of make test.
-.PHONY: test-interop test-property test-faults bench bench-deps soak
+.PHONY: test-interop test-property test-faults bench bench-deps bench-quick bench-heap bench-capacity soak
 MOCHA_FAULTS := $(NODE_BIN)/mocha --timeout 300000 --slow 30000 --exit
-BENCH_APT_PACKAGES := nghttp2-client
+BENCH_APT_PACKAGES := nghttp2-client redis-server
 
 test-interop: deps client-deps build
 	node dist/test/interop/run.js
@@ -170,6 +170,20 @@ bench-deps: deps
 # Writes docs/PERFORMANCE.md (~10 minutes; BENCH_SCALES=10000,100000 for a quicker run).
 bench: bench-deps build
 	node dist/bench/run.js
+
+# The headline pairs only (chart-like nodes vs no-op and Redis peer), small scale, a few minutes;
+# BENCH_SECONDS / BENCH_PAIRS to change, BENCH_CPU_PROF_DIR to profile the node, BENCH_BASELINE_MAIN
+# to add a row for another build's dist/src/main.js.
+bench-quick: bench-deps build
+	BENCH_QUICK=1 node dist/bench/headline.js
+
+# Heap per mirrored session at 1M decoded records (HEAP_SESSIONS to change), ~30 s.
+bench-heap: build
+	node --expose-gc dist/bench/heap.js
+
+# Figures of docs/capacity.md: etcd bytes per session, login/logout rates, watch bytes (~2 minutes).
+bench-capacity: build
+	node dist/bench/capacity.js
 
 # 10 minutes of mixed load, sampled into docs/soak.csv (SOAK_SECONDS to change the length).
 soak: deps build

@@ -62,6 +62,17 @@ export class JsonChild {
     });
   }
 
+  /** Waits for a message `pred` accepts (e.g. a pino log line of the node), up to `timeoutMs`. */
+  waitFor(pred: (m: Record<string, unknown>) => boolean, timeoutMs = 600_000): Promise<Record<string, unknown>> {
+    const seen = this.messages.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no awaited message within ${timeoutMs} ms; stderr: ${this.stderr}`)), timeoutMs);
+      this.proc.once('exit', (code) => reject(new Error(`exited ${code} before the awaited message; stderr: ${this.stderr}`)));
+      this.waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) });
+    });
+  }
+
   /** Sends one command line on stdin and waits for the reply event. */
   async ask(command: string, replyEvent: string): Promise<Record<string, unknown>> {
     const before = this.messages.length;
@@ -117,6 +128,8 @@ export interface LoadOptions {
   requests?: number;
   /** Requests per second per client (fixed-rate mode). */
   rps?: number;
+  /** Extra request headers (`name: value`), e.g. the caller's `authorization: Bearer …`. */
+  headers?: string[];
   logFile: string;
 }
 
@@ -131,6 +144,7 @@ export function h2load(o: LoadOptions): LoadResult {
     '-d', o.bodyFile,
     `--log-file=${o.logFile}`,
   ];
+  for (const h of o.headers ?? []) args.push('-H', h);
   if (o.requests !== undefined) args.push('-n', String(o.requests));
   else args.push('-D', String(o.durationS ?? 8), '--warm-up-time', String(o.warmupS ?? 2));
   if (o.rps !== undefined) args.push(`--rps=${o.rps}`);
@@ -204,7 +218,7 @@ export function writeFile(path: string, data: Buffer | string): string {
   return path;
 }
 
-/** Summarises a .cpuprofile: the functions with the most self time. */
+/** Summarises a .cpuprofile: the functions with the most self time, as shares of the non-idle samples. */
 export function topFunctions(profilePath: string, n = 12): Array<{ fn: string; selfPct: number }> {
   const prof = JSON.parse(readFileSync(profilePath, 'utf8')) as {
     nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
@@ -219,7 +233,9 @@ export function topFunctions(profilePath: string, n = 12): Array<{ fn: string; s
     const fn = `${cf.functionName || '(anonymous)'}${where ? ` ${where}:${cf.lineNumber + 1}` : ''}`;
     self.set(fn, (self.get(fn) ?? 0) + 1);
   }
-  const total = prof.samples.length || 1;
+  // Shares of the busy samples: an idle process would otherwise dilute every figure.
+  const total = prof.samples.length - (self.get('(idle)') ?? 0) || 1;
+  self.delete('(idle)');
   return [...self]
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)

@@ -3,7 +3,7 @@
 // shape a real VALID answer has, and does nothing else. Prints {"event":"ready","port":N}.
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ClientType, SessionState } from '../src/gen/sessionmanager/v1/session.js';
-import { SessionServiceService, Verdict, type ValidateSessionRequest, type ValidateSessionResponse } from '../src/gen/sessionmanager/v1/session_service.js';
+import { SessionServiceService, Verdict, type HeartbeatRequest, type HeartbeatResponse, type ValidateSessionRequest, type ValidateSessionResponse } from '../src/gen/sessionmanager/v1/session_service.js';
 
 const now = new Date();
 const CONSTANT: ValidateSessionResponse = {
@@ -33,14 +33,19 @@ const CONSTANT: ValidateSessionResponse = {
   } as ValidateSessionResponse['session'],
 };
 
+const HEARTBEAT: HeartbeatResponse = { verdict: Verdict.VERDICT_VALID };
+
 const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 const impl: UntypedServiceImplementation = {
   validateSession: (_call: ServerUnaryCall<ValidateSessionRequest, ValidateSessionResponse>, cb: sendUnaryData<ValidateSessionResponse>) => {
     cb(null, CONSTANT);
   },
+  heartbeat: (_call: ServerUnaryCall<HeartbeatRequest, HeartbeatResponse>, cb: sendUnaryData<HeartbeatResponse>) => {
+    cb(null, HEARTBEAT);
+  },
 };
-// Only ValidateSession is implemented; the other methods answer UNIMPLEMENTED.
-server.addService({ validateSession: SessionServiceService.validateSession }, impl);
+// Only ValidateSession and Heartbeat are implemented; the other methods answer UNIMPLEMENTED.
+server.addService({ validateSession: SessionServiceService.validateSession, heartbeat: SessionServiceService.heartbeat }, impl);
 server.bindAsync(process.argv[2] ?? '127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
   process.stdout.write(`${JSON.stringify({ event: 'ready', port })}\n`);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash as oneShotHash, randomBytes } from 'node:crypto';
 import { BindingMismatchError } from '../domain/errors.js';
 import { bindingMatches } from '../domain/decisions.js';
 import type { Binding, SessionRecord } from '../domain/session.js';
@@ -20,7 +20,7 @@ export function newBindingSalt(): string {
 
 /** Hashes one bound value with a record's salt. */
 function saltedHash(salt: string, kind: 'ip' | 'ua', value: string): string {
-  return createHash('sha256').update(`${salt}\n${kind}\n${value}`).digest('base64url');
+  return oneShotHash('sha256', `${salt}\n${kind}\n${value}`, 'base64url');
 }
 
 /** True when the record is bound to anything. */

@@ -37,6 +37,8 @@ export class ClockOffset {
   private readonly peers = new Map<string, Peer>();
   private readonly keep: number;
   private readonly mono: () => number;
+  /** The last offset computed, good until a sample changes or a live peer times out (every session call asks). */
+  private memo: { value: number; until: number } | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -51,6 +53,7 @@ export class ClockOffset {
   /** Records a peer's published wall time, received now. Values of 0 (writers that publish none) are ignored. */
   sample(peer: string, publishedWallMs: number): void {
     if (!(publishedWallMs > 0)) return;
+    this.memo = undefined;
     let p = this.peers.get(peer);
     if (!p) this.peers.set(peer, (p = { samples: [], heardAt: 0 }));
     p.samples.push(this.clock.now() - publishedWallMs);
@@ -60,11 +63,13 @@ export class ClockOffset {
 
   /** Forgets a peer (its registration went). */
   forget(peer: string): void {
+    this.memo = undefined;
     this.peers.delete(peer);
   }
 
   /** Forgets every peer but those named (after a relist). */
   retain(peers: ReadonlySet<string>): void {
+    this.memo = undefined;
     for (const k of this.peers.keys()) if (!peers.has(k)) this.peers.delete(k);
   }
 
@@ -80,9 +85,16 @@ export class ClockOffset {
 
   /** This node's clock minus the cluster's, in ms (positive: ahead); 0 while no peer is measured. */
   get offsetMs(): number {
+    const now = this.mono();
+    if (this.memo && now < this.memo.until) return this.memo.value;
     const values = [0, ...this.live()].sort((a, b) => a - b);
     const mid = values.length >> 1;
-    return values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+    const value = values.length % 2 === 1 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+    // The set of live peers changes only by a sample (which clears the memo) or when one times out.
+    let until = Infinity;
+    for (const p of this.peers.values()) if (p.samples.length > 0 && p.heardAt + this.options.peerTimeoutMs >= now) until = Math.min(until, p.heardAt + this.options.peerTimeoutMs);
+    this.memo = { value, until };
+    return value;
   }
 
   /** True while |offset| is within cluster.max-clock-skew. */

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hash, randomBytes } from 'node:crypto';
 import { formatSessionId, SESSION_ID_BYTES } from '../domain/ids.js';
 
 /** Generates a new secret session id from 256 bits of the OS's cryptographic randomness. */
@@ -8,7 +8,8 @@ export function generateSessionId(): string {
 
 /** Hashes a session id for use as its store key; the id itself is never stored (SPEC rule 13). */
 export function hashSessionId(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  // One-shot crypto.hash: no Hash object per call (the validate hot path hashes every request's id).
+  return hash('sha256', id, 'base64url');
 }
 
 /** Generates an attribute etag (random, so rewriting the same value still yields a new one). */

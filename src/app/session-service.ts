@@ -98,6 +98,12 @@ export interface RequestIdentity {
   client?: ClientInfo;
 }
 
+/** The answer of a validate: the verdict and, when VALID, the session as the caller sees it. */
+export interface ValidateResult {
+  verdict: Verdict;
+  view?: SessionView;
+}
+
 /** Counters for telemetry and tests. */
 export interface ServiceStats {
   cacheHits: number;
@@ -185,12 +191,19 @@ export class SessionService {
    * nothing. Beyond `maxPendingMisses` waiting misses the call is refused (LOOKUP_BACKLOG_FULL).
    */
   async lookup(hash: string): Promise<StoredSession | null> {
+    return this.lookupHit(hash) ?? this.lookupMiss(hash);
+  }
+
+  /** The mirror's session for `hash` if it holds one now (counted as a hit), without waiting: the hot path. */
+  private lookupHit(hash: string): StoredSession | undefined {
     this.deps.feed.assertFresh();
     const hit = this.deps.cache.get(hash);
-    if (hit) {
-      this.stats.cacheHits++;
-      return hit;
-    }
+    if (hit) this.stats.cacheHits++;
+    return hit;
+  }
+
+  /** The slow half of lookup: the mirror did not hold `hash`; wait until it has caught up and look again. */
+  private async lookupMiss(hash: string): Promise<StoredSession | null> {
     this.stats.cacheMisses++;
     if (this.pendingMisses >= this.maxPendingMisses) throw new LookupBacklogFullError(this.maxPendingMisses);
     this.pendingMisses++;
@@ -521,20 +534,37 @@ export class SessionService {
   }
 
   /** Checks a request's session (ValidateSession): counts a hit and renews the idle timer. */
-  async validate(req: RequestIdentity | string): Promise<{ verdict: Verdict; view?: SessionView }> {
+  async validate(req: RequestIdentity | string): Promise<ValidateResult> {
+    return this.validateNow(req);
+  }
+
+  /**
+   * ValidateSession as the transport calls it: a cache hit is answered synchronously (no promise, no
+   * I/O); a miss or an exact (compare-and-swapped) hit returns a promise. `checkSite`, when given, is
+   * called with the found session's site before anything is counted or written (SPEC rule 21), so
+   * the caller's site check costs no second lookup.
+   */
+  validateNow(req: RequestIdentity | string, checkSite?: (site: string) => void): ValidateResult | Promise<ValidateResult> {
     const identity = typeof req === 'string' ? { sessionId: req } : req;
     const id = this.idOf(identity);
     const hash = hashSessionId(id);
-    const s = await this.lookup(hash);
-    if (!s) return { verdict: this.count('NOT_FOUND') };
-    const present = (bound: Binding) => presentedBinding(bound, id, identity.client);
-    if (needsExactHit(s.rec)) return this.exact.run(hash, () => this.validateExact(hash, present));
-    return this.validateCoalesced(s, present(s.rec.binding));
+    const hit = this.lookupHit(hash);
+    if (hit) return this.validateFound(hit, id, identity.client, checkSite);
+    return this.lookupMiss(hash).then((s) => (s ? this.validateFound(s, id, identity.client, checkSite) : { verdict: this.count('NOT_FOUND') }));
+  }
+
+  /** Validates a session the lookup found: site check, then the exact (CAS) or the coalesced path. */
+  private validateFound(s: StoredSession, id: string, client: ClientInfo | undefined, checkSite: ((site: string) => void) | undefined): ValidateResult | Promise<ValidateResult> {
+    if (checkSite) checkSite(s.rec.site);
+    if (needsExactHit(s.rec)) {
+      const present = (bound: Binding) => presentedBinding(bound, id, client);
+      return this.exact.run(s.hash, () => this.validateExact(s.hash, present));
+    }
+    return this.validateCoalesced(s, presentedBinding(s.rec.binding, id, client));
   }
 
   /** Validate with the hit kept in memory and written behind (SPEC rule 15): the common case. */
-  private validateCoalesced(s: StoredSession, presented: Binding): { verdict: Verdict; view?: SessionView } {
-    const hash = s.hash;
+  private validateCoalesced(s: StoredSession, presented: Binding): ValidateResult {
     const now = this.deps.clock.now();
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
     const conn = this.connectionOf(s);
@@ -543,15 +573,16 @@ export class SessionService {
     if (out.verdict !== 'VALID' || !out.activity) return { verdict: this.count(out.verdict) };
     this.deps.touches.record(s, out.activity);
     // The decision already established the session is live: build the answer without judging again.
-    const next = { ...rec, ...out.activity };
-    return { verdict: this.count('VALID'), view: { hash, rec: next, state: 'ACTIVE', idleDeadline: idleDeadline(next, conn).at } };
+    // withActivity made a private copy when local activity was newer; only the stored record is shared.
+    const next: SessionRecord = rec === s.rec ? { ...rec, ...out.activity } : Object.assign(rec as { lastAccessAt: number; hits: number }, out.activity) as SessionRecord;
+    return { verdict: this.count('VALID'), view: { hash: s.hash, rec: next, state: 'ACTIVE', idleDeadline: idleDeadline(next, conn).at } };
   }
 
   /**
    * Validate under a hit maximum or in the single-request regime: every such hit is written with a
    * compare-and-swap, so the count is exact cluster-wide (at most two writes per session without a maximum).
    */
-  private async validateExact(hash: string, present: (bound: Binding) => Binding): Promise<{ verdict: Verdict; view?: SessionView }> {
+  private async validateExact(hash: string, present: (bound: Binding) => Binding): Promise<ValidateResult> {
     // Re-read under the lock: the previous holder may just have moved the record on.
     let s: StoredSession | null = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
     for (let i = 0; i < this.maxExact && s; i++) {
@@ -588,10 +619,25 @@ export class SessionService {
 
   /** Keeps a session alive without counting a hit, and marks the instance present (Heartbeat). */
   async heartbeat(id: string, instanceId: string, client?: ClientInfo): Promise<Verdict> {
+    return this.heartbeatNow(id, instanceId, client);
+  }
+
+  /**
+   * Heartbeat as the transport calls it: synchronous on a cache hit, a promise on a miss; `checkSite`
+   * as in validateNow.
+   */
+  heartbeatNow(id: string, instanceId: string, client?: ClientInfo, checkSite?: (site: string) => void): Verdict | Promise<Verdict> {
     requireSessionId(id);
     requireName('instance_id', instanceId);
-    const s = await this.lookup(hashSessionId(id));
-    if (!s) return 'NOT_FOUND';
+    const hash = hashSessionId(id);
+    const hit = this.lookupHit(hash);
+    if (hit) return this.heartbeatFound(hit, id, instanceId, client, checkSite);
+    return this.lookupMiss(hash).then((s) => (s ? this.heartbeatFound(s, id, instanceId, client, checkSite) : 'NOT_FOUND'));
+  }
+
+  /** Heartbeats a session the lookup found (site check first); never waits. */
+  private heartbeatFound(s: StoredSession, id: string, instanceId: string, client: ClientInfo | undefined, checkSite: ((site: string) => void) | undefined): Verdict {
+    if (checkSite) checkSite(s.rec.site);
     const rec = withActivity(s.rec, this.deps.touches.activity(s));
     const out = decideHeartbeat(rec, this.deps.clock.now(), this.connectionOf(s), presentedBinding(rec.binding, id, client));
     if (out.endReason) this.endInBackground(s, out.endReason);

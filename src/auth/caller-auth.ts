@@ -1,4 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
+import { hash } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import {
   AdminCredentialError,
@@ -58,6 +59,9 @@ export interface CallerAuthOptions {
 
 const ALL_CLASSES: ReadonlySet<MethodClass> = new Set(METHOD_CLASSES);
 
+/** Most bearer tokens whose caller is cached at once (the cache is emptied when full). */
+const MAX_CACHED_TOKENS = 1024;
+
 /**
  * CallerAuth answers who is calling and whether they may (SPEC rule 21): a verified client
  * certificate's typed identities or a bearer token name a caller of the policy; the caller's method
@@ -70,6 +74,12 @@ export class CallerAuth {
   private readonly legacy: CallerRule | undefined;
   private byIdentity = new Map<TypedIdentity, CallerRule>();
   private byFile = new Map<string, CallerRule>();
+  /**
+   * Authenticated callers by bearer-token digest, valid while the policy and token files are those
+   * they were resolved against (`version`): a validated token costs one hash and a map read per call.
+   */
+  private readonly byToken = new Map<string, { caller: Caller; version: number }>();
+  private policyVersion = 0;
 
   constructor(private readonly options: CallerAuthOptions = {}) {
     this.mode = options.mode ?? 'required';
@@ -112,6 +122,8 @@ export class CallerAuth {
     }
     this.byIdentity = byIdentity;
     this.byFile = byFile;
+    this.policyVersion++;
+    this.byToken.clear();
     this.tokens.setFiles(byFile.keys());
   }
 
@@ -121,6 +133,28 @@ export class CallerAuth {
    * otherwise the verified client certificate does. In anonymous mode nothing throws.
    */
   authenticate(md: Metadata, cert: PeerCertificate | undefined): Caller {
+    if (this.mode === 'required') {
+      const header = md.get('authorization')[0];
+      if (typeof header === 'string') return this.byBearer(header, md, cert);
+    }
+    return this.resolve(md, cert);
+  }
+
+  /** A bearer-token caller, from the cache when the policy and token files have not changed since. */
+  private byBearer(header: string, md: Metadata, cert: PeerCertificate | undefined): Caller {
+    this.tokens.refresh();
+    const version = this.policyVersion * 2 ** 26 + this.tokens.version;
+    const key = hash('sha256', header, 'base64');
+    const hit = this.byToken.get(key);
+    if (hit && hit.version === version) return hit.caller;
+    const caller = this.resolve(md, cert);
+    // Only callers found are cached (a flood of bad tokens cannot grow the map), and the map is bounded.
+    if (this.byToken.size >= MAX_CACHED_TOKENS) this.byToken.clear();
+    this.byToken.set(key, { caller, version });
+    return caller;
+  }
+
+  private resolve(md: Metadata, cert: PeerCertificate | undefined): Caller {
     const found = this.identify(md, cert);
     if (this.mode === 'anonymous') {
       const rule = 'rule' in found ? found.rule : undefined;

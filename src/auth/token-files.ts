@@ -23,6 +23,8 @@ export function tokenDigest(token: string): Buffer {
 export class TokenFiles {
   private readonly files = new Map<string, FileState>();
   private checkedAt = -Infinity;
+  /** Bumped whenever any file's tokens change (callers cache what a token resolved to per version). */
+  version = 0;
 
   constructor(
     private readonly recheckMs: number,
@@ -34,6 +36,7 @@ export class TokenFiles {
   /** Makes `paths` the watched set (files no longer listed are forgotten) and reads them now. */
   setFiles(paths: Iterable<string>): void {
     const keep = new Set(paths);
+    this.version++;
     for (const p of [...this.files.keys()]) if (!keep.has(p)) this.files.delete(p);
     for (const p of keep) if (!this.files.has(p)) this.files.set(p, { sig: '?', digests: [] });
     this.refresh(true);
@@ -73,11 +76,13 @@ export class TokenFiles {
       sig = `${s.ino}:${s.size}:${s.mtimeMs}`;
     } catch (err) {
       if (st.sig !== '') this.onProblem(path, `token file unreadable (${(err as NodeJS.ErrnoException).code ?? 'error'}); its tokens are disabled`);
+      if (st.sig !== '') this.version++;
       st.sig = '';
       st.digests = [];
       return;
     }
     if (sig === st.sig) return;
+    this.version++;
     st.sig = sig;
     st.digests = [];
     let text: string;

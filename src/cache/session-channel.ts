@@ -5,6 +5,9 @@ import { storedFromKv } from '../store/etcd/session-store.js';
 import type { MirrorChannel, MirrorListing } from './mirror-channel.js';
 import type { SessionCache } from './session-cache.js';
 
+/** A session key's hash part as the service writes it (ASCII, so its bytes are its characters). */
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
 /** SessionChannel feeds session records from etcd into the SessionCache. */
 export class SessionChannel implements MirrorChannel {
   readonly prefix: string;
@@ -19,8 +22,11 @@ export class SessionChannel implements MirrorChannel {
 
   /** Decodes a record; an undecodable one is reported and returned as its hash alone. */
   private decode(kv: IKeyValue): StoredSession | string | null {
-    const hash = this.keys.hashOfSessionKey(kv.key.toString());
-    if (!hash) return null;
+    const sliced = this.keys.hashOfSessionKey(kv.key.toString());
+    if (!sliced) return null;
+    // The mirror keeps the hash for the session's lifetime: read it from the key bytes as a string of
+    // its own, not a slice that would keep the whole key string alive beside it (~70 B per session).
+    const hash = BASE64URL.test(sliced) ? kv.key.toString('latin1', kv.key.length - sliced.length) : sliced;
     try {
       return storedFromKv(hash, kv);
     } catch (err) {

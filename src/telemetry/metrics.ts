@@ -153,6 +153,9 @@ type Instruments = ReturnType<typeof createInstruments>;
 
 type Listeners = { [K in keyof NodeEventMap]?: (...args: NodeEventMap[K]) => void };
 
+/** Most pre-bound RPC attribute sets kept (methods × codes × reasons is small; this only bounds a surprise). */
+const MAX_BOUND_ATTRS = 4096;
+
 /**
  * NodeMetrics turns a node's telemetry events and counters into the `session_manager_*` metrics
  * (docs/observability.md lists them). Event-driven instruments are recorded as events arrive;
@@ -174,10 +177,18 @@ export class NodeMetrics {
   attach(target: TelemetryTarget): () => void {
     const m = this.m;
     const state = { leader: 0, lagS: undefined as number | undefined, lastCycleS: undefined as number | undefined, version: undefined as string | undefined };
+    const callAttrs = new Map<string, Attributes>();
+    const verdictAttrs: Partial<Record<string, Attributes>> = {};
     const listeners: Listeners = {
       call: (method, code, ms, reason) => {
-        const attrs: Attributes = { 'rpc.method': method, 'rpc.grpc.status_code': code };
-        if (code !== 0) attrs['error.type'] = reason ? reasonLabel(reason) : OTHER;
+        // Attribute sets are built once per (method, code, reason) and reused: nothing allocated per call.
+        const key = code === 0 ? method : `${method}\n${code}\n${reason ?? ''}`;
+        let attrs = callAttrs.get(key);
+        if (!attrs) {
+          attrs = { 'rpc.method': method, 'rpc.grpc.status_code': code };
+          if (code !== 0) attrs['error.type'] = reason ? reasonLabel(reason) : OTHER;
+          if (callAttrs.size < MAX_BOUND_ATTRS) callAttrs.set(key, attrs);
+        }
         m.rpcDuration.record(ms / 1000, attrs);
       },
       etcd: (op, keyClass, ms, err) => {
@@ -191,7 +202,7 @@ export class NodeMetrics {
       },
       'session-created': (site, clientType) => m.sessionsCreated.add(1, { site: this.sites.of(site), client_type: clientType }),
       'session-ended': (site, clientType, reason) => m.sessionsEnded.add(1, { site: this.sites.of(site), client_type: clientType, reason }),
-      verdict: (verdict) => m.verdicts.add(1, { verdict }),
+      verdict: (verdict) => m.verdicts.add(1, (verdictAttrs[verdict] ??= { verdict })),
       'scavenge-cycle': (r) => {
         m.scavengeDuration.record(Math.max(0, r.durationMs) / 1000);
         m.scavengeScanned.add(r.scanned);

@@ -45,6 +45,8 @@ export function attachTelemetry(node: TelemetryTarget, options: AttachTelemetryO
     call: (method, code, ms, reason) => {
       if (code !== 0 && reason) annotateActiveSpan({ [ATTR.errorReason]: reason });
       if (!log) return;
+      // The access line is debug: build nothing for it unless debug is on (server faults always log).
+      if (!SERVER_FAULT_CODES.has(code) && !log.isLevelEnabled('debug')) return;
       const fields = { rpc: method, code, ms: Math.round(ms * 10) / 10, ...(reason ? { reason } : {}) };
       if (SERVER_FAULT_CODES.has(code)) log.warn(fields, 'rpc failed');
       else log.debug(fields, 'rpc');

@@ -199,10 +199,11 @@ export function metricReadersFor(settings: TelemetrySettings, log: Logger): { re
  * grpc-js first reached by `import`, the server spans would exist only if some CommonJS module (etcd3)
  * happened to require grpc-js before the server registered its services, and client spans never.
  */
-function hookGrpc(log: Logger): void {
+function hookGrpc(log: Logger, traced: boolean): void {
   try {
     const grpc = createRequire(import.meta.url)('@grpc/grpc-js') as { Server?: { prototype?: { register?: { __wrapped?: boolean } } } };
-    if (!grpc.Server?.prototype?.register?.__wrapped) log.warn('telemetry: @grpc/grpc-js was loaded before the SDK started; RPC server spans will be missing');
+    // Without a span processor the instrumentation is not installed (no server spans are wanted).
+    if (traced && !grpc.Server?.prototype?.register?.__wrapped) log.warn('telemetry: @grpc/grpc-js was loaded before the SDK started; RPC server spans will be missing');
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'telemetry: cannot load @grpc/grpc-js');
   }
@@ -251,12 +252,16 @@ export function startTelemetry(options: StartTelemetryOptions = {}): Telemetry {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(propagator);
   }
-  registerInstrumentations({
-    instrumentations: [new GrpcInstrumentation({ ignoreGrpcMethods: [(name: string) => UNTRACED_GRPC_METHODS.has(name)] })],
-    ...(tracerProvider ? { tracerProvider } : {}),
-    ...(meterProvider ? { meterProvider } : {}),
-  });
-  hookGrpc(log);
+  // The gRPC instrumentation makes a span per call, wrapping every handler and callback: without a
+  // span processor nothing would record those spans, so it is left out and calls cost no tracing.
+  if (tracerProvider) {
+    registerInstrumentations({
+      instrumentations: [new GrpcInstrumentation({ ignoreGrpcMethods: [(name: string) => UNTRACED_GRPC_METHODS.has(name)] })],
+      tracerProvider,
+      ...(meterProvider ? { meterProvider } : {}),
+    });
+  }
+  hookGrpc(log, tracerProvider !== undefined);
   const sdk = {
     shutdown: async (): Promise<void> => {
       await Promise.all([tracerProvider?.shutdown(), meterProvider?.shutdown()]);

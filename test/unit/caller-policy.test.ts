@@ -124,4 +124,29 @@ describe('token files', () => {
     auth.checkSite(web, 'shop');
     assert.throws(() => auth.checkSite(web, 'other'), { reason: 'SITE_NOT_ALLOWED' });
   });
+  it('CallerAuth caches a bearer caller per token, and a token file or policy change applies to the very next call', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sm-tok-'));
+    writeFileSync(join(dir, 'app'), 'app-token-0123456789\n');
+    let policy: CallerPolicy = parsePolicy(JSON.stringify({ callers: { app: { tokenFiles: ['app'], allow: ['validate'], sites: '*' } } }), 'p', dir);
+    let listener: (p: CallerPolicy) => void = () => {};
+    const auth = new CallerAuth({ policy: { current: () => policy, onChange: (l) => ((listener = l), () => {}) }, tokenRecheckMs: 0 });
+    const md = (tok: string) => {
+      const m = new Metadata();
+      m.set('authorization', `Bearer ${tok}`);
+      return m;
+    };
+    const first = auth.authenticate(md('app-token-0123456789'), undefined);
+    assert.equal(auth.authenticate(md('app-token-0123456789'), undefined), first, 'the second call is served from the cache');
+    // Rotated: the file now holds another token (different size, so its stat changes).
+    writeFileSync(join(dir, 'app'), 'app-token-rotated-0123456789\n');
+    assert.throws(() => auth.authenticate(md('app-token-0123456789'), undefined), { reason: 'CALLER_CREDENTIAL_INVALID' });
+    assert.equal(auth.authenticate(md('app-token-rotated-0123456789'), undefined).name, 'app');
+    // A policy change that narrows the caller applies at once, cache or not.
+    policy = parsePolicy(JSON.stringify({ callers: { app: { tokenFiles: ['app'], allow: ['validate'], sites: ['shop'] } } }), 'p', dir);
+    listener(policy);
+    assert.throws(() => auth.checkSite(auth.authenticate(md('app-token-rotated-0123456789'), undefined), 'other'), { reason: 'SITE_NOT_ALLOWED' });
+    // An unknown token is never cached as anything.
+    assert.throws(() => auth.authenticate(md('nobody-0123456789abc'), undefined), { reason: 'CALLER_CREDENTIAL_INVALID' });
+    assert.throws(() => auth.authenticate(md('nobody-0123456789abc'), undefined), { reason: 'CALLER_CREDENTIAL_INVALID' });
+  });
 });

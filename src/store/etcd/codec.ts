@@ -2,6 +2,7 @@ import { isClientType, CLIENT_TYPES, type ClientType } from '../../domain/client
 import { UnreadableRecordError } from '../../domain/errors.js';
 import type { SessionEvent, SessionEventType } from '../../domain/events.js';
 import type { EndReason, SessionRecord } from '../../domain/session.js';
+import { NO_ATTRIBUTES, sharedPolicy, sharedString, UNBOUND_DECODED } from './interned.js';
 import {
   AttributeRecord,
   EventRecord,
@@ -62,27 +63,24 @@ export function decodeSession(bytes: Uint8Array): SessionRecord {
   const p = m.policy;
   if (!p) throw new UnreadableRecordError('policy missing');
   return {
-    site: m.site,
+    site: sharedString(m.site),
     user: m.user,
     clientType: type,
-    deviceId: m.deviceId,
+    deviceId: sharedString(m.deviceId),
     createdAt: m.createTimeMs,
     lastAccessAt: m.lastAccessMs,
     hits: m.hitCount,
     state: m.state === STATE_ACTIVE ? 'ACTIVE' : 'REAUTH_REQUIRED',
     absoluteDeadline: m.absoluteDeadlineMs,
-    policy: {
-      idleMs: p.idleMs,
-      singleRequestMs: p.singleRequestMs,
-      absoluteMs: p.absoluteMs,
-      hitMax: p.hitMax,
-      touchGranularityMs: p.touchGranularityMs,
-      connectionGraceMs: p.connectionGraceMs,
-    },
-    attributeNames: m.attributeNames,
+    // Shared objects where records agree (store/etcd/interned.ts): the mirror's heap per session.
+    policy: sharedPolicy(p),
+    attributeNames: m.attributeNames.length === 0 ? NO_ATTRIBUTES : m.attributeNames,
     connectionLostAt: m.connectionLostMs,
     // A record without a salt is of the previous format: its hashes are salted with the session id.
-    binding: { ipHash: m.boundIpHash, userAgentHash: m.boundUserAgentHash, ...(m.bindingSalt ? { salt: m.bindingSalt } : {}) },
+    binding:
+      m.boundIpHash === '' && m.boundUserAgentHash === '' && !m.bindingSalt
+        ? UNBOUND_DECODED
+        : { ipHash: m.boundIpHash, userAgentHash: m.boundUserAgentHash, ...(m.bindingSalt ? { salt: m.bindingSalt } : {}) },
     ...(m.loginFamily ? { loginFamily: m.loginFamily } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sharedString } from './interned.js';
 import type { ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import type { Clock } from '../../domain/clock.js';
 import {
@@ -66,7 +67,7 @@ export function storedFromKv(hash: string, kv: IKeyValue): StoredSession {
     rec: decodeSession(kv.value),
     modRevision: Number(kv.mod_revision),
     createRevision: Number(kv.create_revision),
-    lease: String(kv.lease ?? '0'),
+    lease: sharedString(String(kv.lease ?? '0')),
   };
 }
 

@@ -40,6 +40,15 @@ export class CallAccess {
   }
 
   /**
+   * The site check of a call that names a session, to run on the session the call looks up anyway:
+   * undefined (nothing to check) for callers allowed every site.
+   */
+  siteChecker(caller: Caller): ((site: string) => void) | undefined {
+    if (caller.sites === '*') return undefined;
+    return (site) => this.auth.checkSite(caller, site);
+  }
+
+  /**
    * Checks the site of the session a call names, found by `siteOf` (a lookup). Skipped for callers
    * allowed every site, so the common validate path costs nothing; a session not found is left to the
    * call, which then answers NOT_FOUND itself.

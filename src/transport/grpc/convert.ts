@@ -2,6 +2,7 @@ import { CLIENT_TYPES, type ClientType } from '../../domain/client-type.js';
 import { IDLE_CONNECTION_BOUND, IDLE_NEVER } from '../../domain/policy.js';
 import type { Verdict as DomainVerdict } from '../../domain/decisions.js';
 import type { MySessionView, SessionView } from '../../app/session-service.js';
+import type { SessionRecord } from '../../domain/session.js';
 import { handleOf } from '../../app/ids.js';
 import type { Duration } from '../../gen/google/protobuf/duration.js';
 import { ClientType as PbClientType, SessionState, type Session } from '../../gen/sessionmanager/v1/session.js';
@@ -46,6 +47,26 @@ function duration(ms: number): Duration {
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }
 
+/** Converted policies by policy object: a record's policy is converted once, not on every answer. */
+const POLICY_PB = new WeakMap<SessionRecord['policy'], NonNullable<Session['policy']>>();
+
+/** The wire form of a session policy (cached per policy object; the encoder never changes it). */
+function policyToPb(p: SessionRecord['policy']): NonNullable<Session['policy']> {
+  let pb = POLICY_PB.get(p);
+  if (pb) return pb;
+  pb = {
+    idleTimeout: p.idleMs > 0 ? duration(p.idleMs) : undefined,
+    idleNever: p.idleMs === IDLE_NEVER,
+    connectionBound: p.idleMs === IDLE_CONNECTION_BOUND,
+    singleRequestTimeout: duration(p.singleRequestMs),
+    absoluteTimeout: p.absoluteMs > 0 ? duration(p.absoluteMs) : undefined,
+    hitMax: p.hitMax,
+    touchGranularity: duration(p.touchGranularityMs),
+  };
+  POLICY_PB.set(p, pb);
+  return pb;
+}
+
 /** Builds the API view of a session; it never contains the secret id. */
 export function sessionToPb(v: SessionView): Session {
   const r = v.rec;
@@ -59,18 +80,11 @@ export function sessionToPb(v: SessionView): Session {
     lastAccessTime: new Date(r.lastAccessAt),
     hitCount: r.hits,
     state: v.state === 'ACTIVE' ? SessionState.SESSION_STATE_ACTIVE : SessionState.SESSION_STATE_REAUTH_REQUIRED,
-    policy: {
-      idleTimeout: p.idleMs > 0 ? duration(p.idleMs) : undefined,
-      idleNever: p.idleMs === IDLE_NEVER,
-      connectionBound: p.idleMs === IDLE_CONNECTION_BOUND,
-      singleRequestTimeout: duration(p.singleRequestMs),
-      absoluteTimeout: p.absoluteMs > 0 ? duration(p.absoluteMs) : undefined,
-      hitMax: p.hitMax,
-      touchGranularity: duration(p.touchGranularityMs),
-    },
+    policy: policyToPb(p),
     idleDeadline: Number.isFinite(v.idleDeadline) ? new Date(v.idleDeadline) : undefined,
     absoluteDeadline: r.absoluteDeadline > 0 ? new Date(r.absoluteDeadline) : undefined,
-    attributeNames: [...r.attributeNames],
+    // The encoder only reads the list: the record's own (frozen-by-convention) array is passed as is.
+    attributeNames: r.attributeNames as string[],
     handle: handleOf(v.hash),
   };
 }

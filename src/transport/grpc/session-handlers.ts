@@ -1,5 +1,6 @@
 import type { handleUnaryCall, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
-import type { ClientInfo, SessionService } from '../../app/session-service.js';
+import type { ClientInfo, RequestIdentity, SessionService, ValidateResult } from '../../app/session-service.js';
+import type { Verdict } from '../../domain/decisions.js';
 import type { Caller } from '../../auth/caller-auth.js';
 import { withCaller } from '../../auth/caller-context.js';
 import type { SessionCache } from '../../cache/session-cache.js';
@@ -9,7 +10,9 @@ import {
   type AttachRequest,
   type ClientInfo as ClientInfoPb,
   type AttachResponse,
+  type HeartbeatResponse,
   type SessionServiceServer,
+  type ValidateSessionResponse,
 } from '../../gen/sessionmanager/v1/session_service.js';
 import type { CallAccess } from './call-access.js';
 import { clientTypeFromPb, idModeFromPb, mySessionToPb, sessionToPb, verdictToPb } from './convert.js';
@@ -21,6 +24,19 @@ import type { StreamRegistry } from './streams.js';
 /** The caller-reported end-user connection of a request, checked against the session's bindings. */
 function clientOf(c: ClientInfoPb | undefined): ClientInfo | undefined {
   return c ? { ip: c.ip, userAgent: c.userAgent } : undefined;
+}
+
+/** The ValidateSession answer for a service result. */
+function validateResponse(r: ValidateResult): ValidateSessionResponse {
+  return { verdict: verdictToPb(r.verdict), session: r.view ? sessionToPb(r.view) : undefined };
+}
+
+/** One constant Heartbeat answer per verdict: nothing is built per call (the encoder never changes them). */
+const HEARTBEAT_RESPONSES = new Map<Verdict, HeartbeatResponse>();
+function heartbeatResponse(v: Verdict): HeartbeatResponse {
+  let r = HEARTBEAT_RESPONSES.get(v);
+  if (!r) HEARTBEAT_RESPONSES.set(v, (r = { verdict: verdictToPb(v) }));
+  return r;
 }
 
 /** Observes each finished call (telemetry): method, gRPC code (0 = OK), duration, error reason. */
@@ -37,17 +53,23 @@ export function unary<Req, Res>(
   method: string,
   gate: ServingGate,
   observe: CallObserver,
-  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const start = performance.now();
-    let p: Promise<Res>;
+    let p: Res | Promise<Res>;
     try {
       gate();
       requireDecoded(call.request);
       p = fn(call.request, call);
     } catch (err) {
       p = Promise.reject(err);
+    }
+    // A handler that answered synchronously (a cache hit) is answered without a promise hop.
+    if (!(p instanceof Promise)) {
+      observe(method, 0, performance.now() - start, undefined);
+      callback(null, p);
+      return;
     }
     p.then(
       (res) => {
@@ -75,7 +97,7 @@ export function sessionHandlers(
   cache: SessionCache,
   access: CallAccess,
 ): SessionServiceServer {
-  const u = <Req, Res>(m: string, fn: (req: Req, caller: Caller) => Promise<Res>) =>
+  const u = <Req, Res>(m: string, fn: (req: Req, caller: Caller) => Res | Promise<Res>) =>
     unary<Req, Res>(m, gate, observe, (req: Req, call: ServerUnaryCall<Req, Res>) => fn(req, access.admit(m, call)));
   // For calls that name only a session: its site, after lookup, must be one the caller may act on.
   const bySession = <Req extends { sessionId: string }, Res>(m: string, fn: (req: Req, caller: Caller) => Promise<Res>) =>
@@ -132,19 +154,20 @@ export function sessionHandlers(
       access.audit(caller, 'ended own sessions', { scope, ended });
       return { ended };
     }),
-    validateSession: u('ValidateSession', async (req, caller) => {
-      const identity = {
-        sessionId: req.sessionId,
-        idMode: idModeFromPb(req.idMode),
-        site: req.site,
-        ...(req.client ? { client: clientOf(req.client)! } : {}),
-      };
-      if (identity.idMode === 'CLIENT_ADDRESS' && caller.sites !== '*') access.checkSite(caller, req.site);
-      if (caller.sites !== '*') await access.checkSessionSite(caller, () => svc.siteOf(identity));
-      const r = await svc.validate(identity);
-      return { verdict: verdictToPb(r.verdict), session: r.view ? sessionToPb(r.view) : undefined };
+    validateSession: u('ValidateSession', (req, caller) => {
+      const idMode = idModeFromPb(req.idMode);
+      const identity: RequestIdentity = req.client
+        ? { sessionId: req.sessionId, idMode, site: req.site, client: clientOf(req.client)! }
+        : { sessionId: req.sessionId, idMode, site: req.site };
+      if (idMode === 'CLIENT_ADDRESS' && caller.sites !== '*') access.checkSite(caller, req.site);
+      // The session's site is checked on the one lookup validate makes (none for callers of every site).
+      const r = svc.validateNow(identity, access.siteChecker(caller));
+      return r instanceof Promise ? r.then(validateResponse) : validateResponse(r);
     }),
-    heartbeat: bySession('Heartbeat', async (req) => ({ verdict: verdictToPb(await svc.heartbeat(req.sessionId, req.instanceId, clientOf(req.client))) })),
+    heartbeat: u('Heartbeat', (req, caller) => {
+      const v = svc.heartbeatNow(req.sessionId, req.instanceId, clientOf(req.client), access.siteChecker(caller));
+      return v instanceof Promise ? v.then(heartbeatResponse) : heartbeatResponse(v);
+    }),
     endSession: u('EndSession', async (req, caller) => {
       const site = await svc.siteOf(req.sessionId);
       if (site !== undefined) access.checkSite(caller, site);
