@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { IDuplexStream, IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
-import { CacheStaleError, NotServingError } from '../domain/errors.js';
+import { CacheStaleError, NotServingError, StoreQuotaExceededError } from '../domain/errors.js';
 import type { EtcdGateway } from '../store/etcd/client.js';
 import { prefixEnd } from '../store/etcd/keys.js';
 import { listPrefix } from '../store/etcd/range-lister.js';
@@ -196,7 +196,8 @@ export class WatchFeed extends EventEmitter {
    * Resolves once the first channel's mirror holds every change etcd had committed when this call
    * was made, and returns that revision (ARCHITECTURE decision 10). Concurrent callers share one
    * etcd request that starts after they called: a write of the sync marker (with `syncKey`) whose
-   * own event proves the watch caught up, else a linearizable revision read and a progress request.
+   * own event proves the watch caught up, else (or when etcd refuses the marker over its space
+   * quota) a linearizable revision read and a progress request.
    * Either needs a quorum, so a member cut off from its peers cannot answer. Rejects with
    * CacheStaleError when the watch does not get there in time, or with the store's error.
    */
@@ -211,10 +212,21 @@ export class WatchFeed extends EventEmitter {
   }
 
   private async syncByMarker(): Promise<number> {
-    const r = await this.etcd.txn(
-      { compare: [], success: [{ request_put: { key: Buffer.from(this.opts.syncKey), value: Buffer.alloc(0) } }], failure: [] },
-      'sync',
-    );
+    let r;
+    try {
+      r = await this.etcd.txn(
+        { compare: [], success: [{ request_put: { key: Buffer.from(this.opts.syncKey), value: Buffer.alloc(0) } }], failure: [] },
+        'sync',
+      );
+    } catch (err) {
+      // Over the space quota etcd refuses every put, the marker too, yet reads must go on (README:
+      // reads continue over quota). Fall back to the periodic proof — a quorum revision read, then
+      // the watch reaching it — which starts after this call and writes nothing (on etcd before
+      // 3.4.31 / 3.5.13 it keeps the etcd-io/etcd#15220 window of a few milliseconds). Any other
+      // refusal (no leader, timeout) fails the miss as before.
+      if (!(err instanceof StoreQuotaExceededError)) throw err;
+      return this.proofs.run();
+    }
     const revision = Number(r.header.revision);
     if (this.stateValue === 'down') this.reconnectNow();
     await this.waitFor(revision, () => this.channels[0]!.seen);

@@ -3,8 +3,9 @@
 // revision was compacted while cut off must relist and converge.
 import assert from 'node:assert/strict';
 import { status } from '@grpc/grpc-js';
-import { hashSessionId } from '../../src/app/ids.js';
+import { generateSessionId, hashSessionId } from '../../src/app/ids.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
+import { Keys } from '../../src/store/etcd/keys.js';
 import { EtcdCluster } from '../support/etcd.js';
 import { eventually } from '../support/poll.js';
 import { FaultProxy } from '../support/proxy.js';
@@ -107,6 +108,8 @@ describe('faults: a node cut off from etcd by a proxy', function () {
     const keep = (await ledger.create(direct))!;
     const gone = (await ledger.create(direct))!;
     await eventually(() => cutoff.node.cache.get(hashSessionId(gone)), { what: 'the cut-off node to see the session' });
+    // A miss writes the sync marker into the session prefix: the relist below must not take it for a session.
+    assert.equal((await cutoff.api.validate({ sessionId: generateSessionId() })).verdict, Verdict.VERDICT_NOT_FOUND);
     const relists = cutoff.node.feed.stats.relists;
     proxy.set('stall');
     await eventually(() => !cutoff.node.feed.isFresh(), { timeoutMs: 5000, what: 'the cut-off node to go stale' });
@@ -125,7 +128,9 @@ describe('faults: a node cut off from etcd by a proxy', function () {
       proxy.set('pass');
       await eventually(() => cutoff.node.feed.stats.relists > relists && cutoff.node.feed.state === 'live', { timeoutMs: 20_000, what: 'a relist' });
       // Converged: the mirror holds exactly the session records etcd holds.
-      const inEtcd = (await client.getAll().prefix(`${PREFIX}s/`).keys()).map((k) => k.slice(`${PREFIX}s/`.length)).sort();
+      // The session prefix also holds the sync marker a cache miss writes (Keys.syncMarker): not a session.
+      const keys = new Keys(PREFIX);
+      const inEtcd = (await client.getAll().prefix(keys.sessions()).keys()).flatMap((k) => keys.hashOfSessionKey(k) ?? []).sort();
       const inCache = [...cutoff.node.cache.values()].map((s) => s.hash).sort();
       assert.deepEqual(inCache, inEtcd);
       report(`compaction: relisted (${cutoff.node.feed.stats.relists - relists}×), mirror = etcd (${inEtcd.length} sessions)`);
