@@ -56,7 +56,7 @@ export interface FeedStats {
 
 interface ChannelState {
   channel: MirrorChannel;
-  /** Every event up to this revision has been applied to the channel. */
+  /** Every event up to this revision has been applied to the channel (a progress notification counts: freshness only). */
   applied: number;
   /** The revision of the last event (or list) applied: advanced by the channel's own data only, never by a progress notification. */
   seen: number;
@@ -384,7 +384,10 @@ export class WatchFeed extends EventEmitter {
         create_request: {
           key: Buffer.from(c.channel.prefix),
           range_end: prefixEnd(c.channel.prefix),
-          start_revision: c.applied + 1,
+          // Resume after the last event actually applied, never after a progress notification's
+          // revision: etcd before 3.4.31 / 3.5.13 may send a notification ahead of events still
+          // queued for the stream (etcd-io/etcd#15220); resuming past them would skip them for good.
+          start_revision: c.seen + 1,
           progress_notify: true,
         },
       });

@@ -1,0 +1,51 @@
+// WatchFeed resumes after the last event it applied, never after a progress notification's revision:
+// etcd before 3.4.31 / 3.5.13 may send a notification ahead of events still queued for the stream
+// (etcd-io/etcd#15220), and a watch that broke right after would otherwise skip them for good.
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import type { IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
+import { WatchFeed } from '../../src/cache/watch-feed.js';
+import type { MirrorChannel } from '../../src/cache/mirror-channel.js';
+import type { EtcdGateway } from '../../src/store/etcd/client.js';
+import { eventually } from '../support/poll.js';
+
+type FakeStream = EventEmitter & { write(r: IWatchRequest): void; cancel(): void };
+
+describe('WatchFeed: resume point', () => {
+  let feed: WatchFeed | undefined;
+  afterEach(() => feed?.stop());
+
+  it('a progress notification ahead of queued events does not move the resume point past them', async () => {
+    const starts: number[] = [];
+    const streams: FakeStream[] = [];
+    const msg = (res: Partial<IWatchResponse>): IWatchResponse =>
+      ({ header: { revision: '5' }, watch_id: '0', created: false, canceled: false, compact_revision: '0', events: [], fragment: false, ...res }) as IWatchResponse;
+    const gateway = {
+      range: async () => ({ header: { revision: '5' }, kvs: [] as IKeyValue[], more: false, count: '0' }),
+      txn: async () => ({ header: { revision: '5' }, succeeded: true, responses: [] }),
+      openWatch: async () => {
+        const s = new EventEmitter() as FakeStream;
+        s.write = (r) => {
+          if (r.create_request) {
+            starts.push(Number(r.create_request.start_revision));
+            setImmediate(() => s.emit('data', msg({ created: true })));
+          }
+        };
+        s.cancel = () => {};
+        streams.push(s);
+        return s;
+      },
+    } as unknown as EtcdGateway;
+    const channel: MirrorChannel = { prefix: '/t/s/', replaceAll: () => {}, put: () => {}, delete: () => {} };
+    feed = new WatchFeed(gateway, [channel], { maxStalenessMs: 60_000, backoffMinMs: 1, backoffMaxMs: 1 });
+    await feed.start();
+    await eventually(() => feed!.state === 'live');
+    const first = streams[0]!;
+    // One event at 6 applied, then a notification saying 42 while events 7..42 are still queued; the stream breaks.
+    first.emit('data', msg({ events: [{ type: 'Put', kv: { key: Buffer.from('/t/s/a'), value: Buffer.alloc(0), mod_revision: '6', create_revision: '6', version: '1', lease: '0' } }] as never }));
+    first.emit('data', msg({ header: { revision: '42' } as never, watch_id: '-1' }));
+    first.emit('error', new Error('leader killed'));
+    await eventually(() => starts.length >= 2, { what: 're-watch' });
+    assert.deepEqual(starts, [6, 7]);
+  });
+});
