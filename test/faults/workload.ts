@@ -5,6 +5,7 @@
 import { status } from '@grpc/grpc-js';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
+import { hashSessionId } from '../../src/app/ids.js';
 import { outcome, type CapturedNode } from '../property/support.js';
 
 /** What the ledger knows of one attribute: the last acknowledged value and later maybe-applied ones. */
@@ -50,6 +51,9 @@ export class Ledger {
   readonly validates: Sample[] = [];
   /** Sessions a validate called NOT_FOUND although the ledger says they were acknowledged and live. */
   readonly lostOnValidate: string[] = [];
+  /** Where and when each of those answers came, and what the answering node's mirror held right after. */
+  private readonly nodeIds = new Map<CapturedNode, number>();
+  readonly lostDetails: Array<{ id: string; node: string; at: number; cached: boolean; feed: string }> = [];
   private counter = 0;
 
   get ids(): string[] {
@@ -86,7 +90,10 @@ export class Ledger {
       return;
     }
     this.tally('validate', Verdict[o.res!.verdict] ?? String(o.res!.verdict));
-    if (o.res!.verdict === Verdict.VERDICT_NOT_FOUND && s?.ended === 'no') this.lostOnValidate.push(id);
+    if (o.res!.verdict === Verdict.VERDICT_NOT_FOUND && s?.ended === 'no') {
+      this.lostOnValidate.push(id);
+      this.lostDetails.push({ id, node: `node ${this.nodeIds.get(n) ?? this.nodeIds.set(n, this.nodeIds.size).size - 1}`, at: Date.now(), cached: !!n.node.cache.get(hashSessionId(id)), feed: n.node.feed.state });
+    }
   }
 
   /** Writes a fresh unique value to one attribute of a session (unconditionally). */
