@@ -11,7 +11,17 @@ import { EtcdCluster } from '../support/etcd.js';
 import { isReady } from '../support/health.js';
 import { eventually } from '../support/poll.js';
 import { FaultProxy } from '../support/proxy.js';
-import { CapturedLogs, outcome, RejectionGuard, startCapturedNode, type CapturedNode } from '../property/support.js';
+import { CapturedLogs, etcdctl, outcome, RejectionGuard, startCapturedNode, type CapturedNode } from '../property/support.js';
+
+/** Index of the member that leads the etcd cluster (from `etcdctl endpoint status`). */
+function leaderIndex(etcd: EtcdCluster): number {
+  const out = JSON.parse(etcdctl(etcd.endpoints, ['endpoint', 'status', '-w', 'json']).toString()) as Array<{
+    Endpoint: string;
+    Status: { header: { member_id: number | string }; leader: number | string };
+  }>;
+  const leader = out.find((e) => String(e.Status.header.member_id) === String(e.Status.leader));
+  return leader ? etcd.endpoints.indexOf(leader.Endpoint) : -1;
+}
 
 const report = (line: string) => console.log(`      » ${line}`);
 const login = (n: CapturedNode, user: string) =>
@@ -39,12 +49,17 @@ describe('faults: verdicts under a member partition, a slow link and a flood of 
     let etcd: EtcdCluster;
     let a: CapturedNode;
     let b: CapturedNode;
+    let cut = 2;
     before(async () => {
       etcd = await EtcdCluster.start({ size: 3, peerProxies: true });
       const config = `cache.max-staleness=${MAX_STALENESS_MS}ms`;
-      a = await startCapturedNode({ endpoints: [etcd.endpoints[0]!], logs, nodeId: 'a', config });
-      // B's only endpoint is the member that will be partitioned.
-      b = await startCapturedNode({ endpoints: [etcd.endpoints[2]!], logs, nodeId: 'b', config, requestTimeoutMs: 1000, clientTimeoutMs: 3000 });
+      // Cut off a follower (the usual case), so the logout through A is not caught in an election;
+      // B's only endpoint is that member, A's another one.
+      const leader = leaderIndex(etcd);
+      cut = leader === 2 ? 1 : 2;
+      const other = cut === 2 ? (leader >= 0 ? leader : 0) : 0;
+      a = await startCapturedNode({ endpoints: [etcd.endpoints[other]!], logs, nodeId: 'a', config });
+      b = await startCapturedNode({ endpoints: [etcd.endpoints[cut]!], logs, nodeId: 'b', config, requestTimeoutMs: 1000, clientTimeoutMs: 3000 });
     });
     after(async () => {
       const within = (p: Promise<unknown> | undefined) => Promise.race([p, new Promise((r) => setTimeout(r, 5000))]);
@@ -56,7 +71,7 @@ describe('faults: verdicts under a member partition, a slow link and a flood of 
       const { sessionId } = await login(a, 'partitioned');
       await eventually(async () => (await b.api.validate({ sessionId })).verdict === Verdict.VERDICT_VALID, { what: 'B sees the session' });
       assert.equal(await isReady(b.address), true);
-      etcd.partition(2, true);
+      etcd.partition(cut, true);
       await a.api.end({ sessionId });
       const ackAt = Date.now();
       let lastValidAt = 0;
@@ -74,7 +89,7 @@ describe('faults: verdicts under a member partition, a slow link and a flood of 
       assert.ok(validFor <= MAX_STALENESS_MS + SLACK_MS, `B answered VALID ${validFor} ms after the logout`);
       assert.ok(notReadyAt > 0 && notReadyAt - ackAt <= MAX_STALENESS_MS + SLACK_MS, 'B must leave readiness while it cannot prove freshness');
 
-      etcd.partition(2, false);
+      etcd.partition(cut, false);
       const healedAt = Date.now();
       const fresh = await login(a, 'after-heal');
       await eventually(async () => (await isReady(b.address)) && (await b.api.validate({ sessionId: fresh.sessionId })).verdict === Verdict.VERDICT_VALID, {
