@@ -419,7 +419,7 @@ export class SessionService {
       });
       const write: LoginTokenWrite = {
         familyId: f.id,
-        expectMod: f.modRevision,
+        expectMod: f.version,
         tokenHash: nextHash,
         family: rotated(fam, nextHash, sealSuccessor(token, { token: next, sessionId: id }), hash, now),
       };
@@ -682,7 +682,7 @@ export class SessionService {
 
   /** Local bookkeeping after a session ended (by this node or, for `counted`, reported by it). */
   afterEnd(s: StoredSession, reason: EndReason, counted: boolean): void {
-    this.deps.cache.forget(s.hash, s.createRevision);
+    this.deps.cache.forget(s.hash, s.incarnation);
     this.deps.touches.forget(s.hash);
     this.deps.presence.forget(s.hash);
     if (counted) {

@@ -48,9 +48,9 @@ export class SessionCache {
    * was deleted. Returns whether it was stored.
    */
   upsert(s: StoredSession): boolean {
-    if (this.tombstones.buries(s.hash, s.createRevision)) return false;
+    if (this.tombstones.buries(s.hash, s.incarnation)) return false;
     const cur = this.entries.get(s.hash);
-    if (cur && cur.modRevision >= s.modRevision) return false;
+    if (cur && cur.version >= s.version) return false;
     this.entries.set(s.hash, s);
     this.unreadable.delete(s.hash);
     return true;
@@ -70,17 +70,17 @@ export class SessionCache {
     this.unreadable.delete(hash);
     this.tombstones.mark(hash, revision - 1);
     const cur = this.entries.get(hash);
-    if (cur && cur.createRevision < revision) this.remove(hash);
+    if (cur && cur.incarnation < revision) this.remove(hash);
   }
 
   /**
    * Forgets an incarnation this node ended itself, before the watch reports the delete: the
-   * incarnation created at `createRevision` is buried.
+   * incarnation created at `incarnation` is buried.
    */
-  forget(hash: string, createRevision: number): void {
-    this.tombstones.mark(hash, createRevision);
+  forget(hash: string, incarnation: number): void {
+    this.tombstones.mark(hash, incarnation);
     const cur = this.entries.get(hash);
-    if (cur && cur.createRevision <= createRevision) this.remove(hash);
+    if (cur && cur.incarnation <= incarnation) this.remove(hash);
   }
 
   private remove(hash: string): void {
@@ -94,7 +94,7 @@ export class SessionCache {
    */
   replaceAll(next: Map<string, StoredSession>, revision: number, unreadable: ReadonlySet<string> = new Set()): void {
     const old = this.entries;
-    for (const [hash, s] of next) if (this.tombstones.buries(hash, s.createRevision)) next.delete(hash);
+    for (const [hash, s] of next) if (this.tombstones.buries(hash, s.incarnation)) next.delete(hash);
     this.entries = next;
     this.unreadable.clear();
     for (const hash of unreadable) this.unreadable.add(hash);

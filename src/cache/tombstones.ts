@@ -50,10 +50,10 @@ export class Tombstones {
     this.prune(at);
   }
 
-  /** True when a record of `hash` created at `createRevision` was deleted and must not come back. */
-  buries(hash: string, createRevision: number): boolean {
+  /** True when a record of `hash` created at `incarnation` was deleted and must not come back. */
+  buries(hash: string, incarnation: number): boolean {
     const t = this.entries.get(hash);
-    return t !== undefined && createRevision <= t.createdUpTo;
+    return t !== undefined && incarnation <= t.createdUpTo;
   }
 
   private prune(now: number): void {

@@ -2,15 +2,20 @@ import type { LoginFamily } from './login-family.js';
 import type { ExistingSession, LoginPlan } from './login.js';
 import type { EndReason, SessionRecord } from './session.js';
 
-/** A session as stored, with the store's bookkeeping needed for compare-and-swap writes. */
+/**
+ * A session as stored, with the store's bookkeeping needed for compare-and-swap writes. Versions are
+ * opaque to the core: it only compares them (higher = later) and hands them back to the store.
+ */
 export interface StoredSession {
   /** Hash of the secret id: the only identity the store sees. */
   readonly hash: string;
   readonly rec: SessionRecord;
-  readonly modRevision: number;
-  readonly createRevision: number;
-  /** Lease id of all the session's keys ('0' = none). */
-  readonly lease: string;
+  /** Version of this state of the record; every write raises it. */
+  readonly version: number;
+  /** Version at which this incarnation of the session was created (a re-created id gets a higher one). */
+  readonly incarnation: number;
+  /** The store's own tag for the record's storage (opaque to the core, handed back on writes). */
+  readonly storeTag: string;
 }
 
 /** An attribute value with its etag. */
@@ -51,17 +56,17 @@ export interface LoginRequest {
 export interface LoginTokenWrite {
   readonly familyId: string;
   readonly family: LoginFamily;
-  /** Mod revision the family had when read; 0 = a new family. */
+  /** Version the family had when read; 0 = a new family. */
   readonly expectMod: number;
   /** Hash of the family's new current token. */
   readonly tokenHash: string;
 }
 
-/** A stored token family with its mod revision, for compare-and-swap. */
+/** A stored token family with its (opaque) version, for compare-and-swap. */
 export interface StoredFamily {
   readonly id: string;
   readonly family: LoginFamily;
-  readonly modRevision: number;
+  readonly version: number;
 }
 
 /** LoginFamilyStore is the port to the persistent-login token families (etcd in production). */
@@ -93,10 +98,10 @@ export interface EndItem {
   readonly reason: EndReason;
 }
 
-/** The leadership fence of a scavenger write: the leader key and the create revision it had when elected. */
+/** The leadership fence of a scavenger write: the leader key and the incarnation (opaque version) it had when elected. */
 export interface Fence {
   readonly key: string;
-  readonly createRevision: number;
+  readonly incarnation: number;
 }
 
 /** What a fenced batch did. */

@@ -72,7 +72,7 @@ export class Elector extends EventEmitter {
           const r = await this.client.get(key).exec();
           const kv = r.kvs[0];
           if (!kv || this.campaign !== c || this.stateValue === 'stopped') return;
-          this.fenceValue = { key, createRevision: Number(kv.create_revision) };
+          this.fenceValue = { key, incarnation: Number(kv.create_revision) };
           this.stateValue = 'leader';
           this.emit('elected', this.fenceValue);
         } catch (err) {

@@ -132,7 +132,7 @@ describe('rule 14: one elected, fenced scavenger', function () {
       const stale = n.node.cache.get(hashSessionId(sessionId))!;
       await n.api.validate({ sessionId });
       await n.api.validate({ sessionId });
-      await eventually(() => n.node.cache.get(hashSessionId(sessionId))!.modRevision > stale.modRevision);
+      await eventually(() => n.node.cache.get(hashSessionId(sessionId))!.version > stale.version);
       const store = (n.node.service as unknown as { deps: { store: import('../../src/domain/ports.js').SessionStore } }).deps.store;
       const r = await store.endFenced([{ s: stale, reason: 'EXPIRED_IDLE' }], n.node.elector.fence!);
       assert.deepEqual([r.fencedOut, r.ended.length, r.changed], [false, 0, 1]);

@@ -23,7 +23,7 @@ describe('rule 15: coalesced touches; rule 11: exact hit counting', function () 
     await etcd?.stop();
   });
 
-  async function modRevision(hash: string): Promise<number> {
+  async function version(hash: string): Promise<number> {
     const c = etcd.client();
     try {
       const r = await c.get(`/sm-test/s/${hash}`).exec();
@@ -54,9 +54,9 @@ describe('rule 15: coalesced touches; rule 11: exact hit counting', function () 
     }
     // Only the exact single-request transitions (hits 0 → 1 → 2, compare-and-swapped) may have happened.
     await eventually(async () => (await versionOf(hash)) === 3, { what: 'the two transition writes' });
-    const rev = await modRevision(hash);
+    const rev = await version(hash);
     for (let i = 0; i < 200; i++) await (i % 2 ? a : b).api.validate({ sessionId });
-    assert.equal(await modRevision(hash), rev, 'no write within the granularity');
+    assert.equal(await version(hash), rev, 'no write within the granularity');
 
     clock.advance(61_000);
     for (let i = 0; i < 50; i++) await (i % 2 ? a : b).api.validate({ sessionId });

@@ -10,7 +10,7 @@ import { newSessionRecord } from '../../src/domain/session.js';
 const parsed = parseClusterConfig('');
 if (!parsed.ok) throw new Error('default config');
 const rec = newSessionRecord({ site: 's', user: 'u', clientType: 'mobile', deviceId: 'd', policy: sessionPolicyFor(parsed.policy, 'mobile'), attributeNames: [], now: 0 });
-const stored = (hash: string, createRevision: number, modRevision = createRevision): StoredSession => ({ hash, rec, createRevision, modRevision, lease: '0' });
+const stored = (hash: string, incarnation: number, version = incarnation): StoredSession => ({ hash, rec, incarnation, version, storeTag: '0' });
 
 describe('SessionCache: a delete wins (tombstones)', () => {
   let t = 0;

@@ -69,14 +69,14 @@ export class EtcdLoginFamilyStore implements LoginFamilyStore {
   async get(familyId: string): Promise<StoredFamily | null> {
     const r = await this.etcd.range({ key: b(this.keys.loginFamily(familyId)) }, 'l');
     const kv = r.kvs[0];
-    return kv ? { id: familyId, family: decodeFamily(kv.value), modRevision: Number(kv.mod_revision) } : null;
+    return kv ? { id: familyId, family: decodeFamily(kv.value), version: Number(kv.mod_revision) } : null;
   }
 
   async revoke(f: StoredFamily, reason: EndReason, now: number): Promise<boolean> {
     const key = b(this.keys.loginFamily(f.id));
     const r = await this.etcd.txn(
       {
-        compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: f.modRevision }],
+        compare: [{ key, target: 'Mod', result: 'Equal', mod_revision: f.version }],
         // The token keys stay (on the family's lease), so a token of it presented later is still recognised.
         success: [{ request_put: { key, value: encodeFamily({ ...f.family, revokedAt: now, revokedReason: reason }), ignore_lease: true } }],
         failure: [],
@@ -109,7 +109,7 @@ export class EtcdLoginFamilyStore implements LoginFamilyStore {
       const t = await this.etcd.txn(
         {
           compare: [
-            { key: b(fence.key), target: 'Create', result: 'Equal', create_revision: fence.createRevision },
+            { key: b(fence.key), target: 'Create', result: 'Equal', create_revision: fence.incarnation },
             { key: kv.key, target: 'Mod', result: 'Equal', mod_revision: Number(kv.mod_revision) },
           ],
           success: ops,

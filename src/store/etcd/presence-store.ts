@@ -47,12 +47,12 @@ export class PresenceStore {
   async markLost(s: StoredSession, at: number): Promise<StoredSession | null> {
     const r = await this.etcd.txn(
       {
-        compare: [{ key: b(this.keys.session(s.hash)), target: 'Mod', result: 'Equal', mod_revision: s.modRevision }],
+        compare: [{ key: b(this.keys.session(s.hash)), target: 'Mod', result: 'Equal', mod_revision: s.version }],
         success: [{ request_put: { key: b(this.keys.session(s.hash)), value: Buffer.from(encodeSession({ ...s.rec, connectionLostAt: at })), ignore_lease: true } }],
         failure: [],
       },
       's',
     );
-    return r.succeeded ? { ...s, rec: { ...s.rec, connectionLostAt: at }, modRevision: Number(r.header.revision) } : null;
+    return r.succeeded ? { ...s, rec: { ...s.rec, connectionLostAt: at }, version: Number(r.header.revision) } : null;
   }
 }

@@ -77,7 +77,7 @@ export async function revokeUserSessions(ctx: RevocationContext, site: string, u
       const compare: ICompare[] = [
         // No login or re-authentication of this user got in since the listing.
         { key: b(prefix), range_end: prefixEnd(prefix), target: 'Create', result: 'Less', create_revision: m + 1 },
-        ...batch.map((s): ICompare => ({ key: b(keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.createRevision })),
+        ...batch.map((s): ICompare => ({ key: b(keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.incarnation })),
       ];
       const ops = (await Promise.all(batch.map((s) => ctx.endOps(s, reason)))).flat();
       let ok: boolean;

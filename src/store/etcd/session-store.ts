@@ -65,9 +65,9 @@ export function storedFromKv(hash: string, kv: IKeyValue): StoredSession {
   return {
     hash,
     rec: decodeSession(kv.value),
-    modRevision: Number(kv.mod_revision),
-    createRevision: Number(kv.create_revision),
-    lease: sharedString(String(kv.lease ?? '0')),
+    version: Number(kv.mod_revision),
+    incarnation: Number(kv.create_revision),
+    storeTag: sharedString(String(kv.lease ?? '0')),
   };
 }
 
@@ -150,7 +150,7 @@ export class EtcdSessionStore implements SessionStore {
         );
         if (!r.succeeded) throw new ConcurrentUpdateError();
         const rev = r.revision;
-        return { hash: req.hash, rec, modRevision: rev, createRevision: rev, lease };
+        return { hash: req.hash, rec, version: rev, incarnation: rev, storeTag: lease };
       });
       return { session: created, ended: [] };
     }
@@ -227,7 +227,7 @@ export class EtcdSessionStore implements SessionStore {
         ops.push(...fw.ops);
       }
       for (const e of toEnd) {
-        compare.push({ key: b(this.keys.session(e.hash)), target: 'Create', result: 'Equal', create_revision: e.s!.createRevision });
+        compare.push({ key: b(this.keys.session(e.hash)), target: 'Create', result: 'Equal', create_revision: e.s!.incarnation });
         if (!e.present) {
           // Replacing requires that no presence appeared meanwhile (SPEC rule 7).
           const presence = this.keys.presence(e.hash);
@@ -264,7 +264,7 @@ export class EtcdSessionStore implements SessionStore {
           return null;
         }
         const rev2 = Number(r.header.revision);
-        return { hash: req.hash, rec, modRevision: rev2, createRevision: rev2, lease };
+        return { hash: req.hash, rec, version: rev2, incarnation: rev2, storeTag: lease };
       });
       if (created) return { session: created, ended: toEnd.map((e) => ({ s: e.s!, reason: e.reason })) };
     }
@@ -272,7 +272,7 @@ export class EtcdSessionStore implements SessionStore {
   }
 
   async end(s: StoredSession, reason: EndReason): Promise<boolean> {
-    const compare: ICompare[] = [{ key: b(this.keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.createRevision }];
+    const compare: ICompare[] = [{ key: b(this.keys.session(s.hash)), target: 'Create', result: 'Equal', create_revision: s.incarnation }];
     const ops = await this.endOps(s, reason);
     try {
       return (await this.etcd.txn({ compare, success: ops, failure: [] }, 's')).succeeded;
@@ -297,7 +297,7 @@ export class EtcdSessionStore implements SessionStore {
       for (const it of batch) {
         nested.push({
           request_txn: {
-            compare: [{ key: b(this.keys.session(it.s.hash)), target: 'Mod', result: 'Equal', mod_revision: it.s.modRevision }],
+            compare: [{ key: b(this.keys.session(it.s.hash)), target: 'Mod', result: 'Equal', mod_revision: it.s.version }],
             success: await this.endOps(it.s, it.reason),
             failure: [],
           },
@@ -305,7 +305,7 @@ export class EtcdSessionStore implements SessionStore {
       }
       const r = await this.etcd.txn(
         {
-          compare: [{ key: b(fence.key), target: 'Create', result: 'Equal', create_revision: fence.createRevision }],
+          compare: [{ key: b(fence.key), target: 'Create', result: 'Equal', create_revision: fence.incarnation }],
           success: nested,
           failure: [],
         },
@@ -340,7 +340,7 @@ export class EtcdSessionStore implements SessionStore {
       const r = await this.etcd.txn(
         {
           compare: [
-            { key: b(this.keys.session(old.hash)), target: 'Mod', result: 'Equal', mod_revision: old.modRevision },
+            { key: b(this.keys.session(old.hash)), target: 'Mod', result: 'Equal', mod_revision: old.version },
             // No attribute changed since they were copied.
             { key: b(attrsPrefix), range_end: prefixEnd(attrsPrefix), target: 'Mod', result: 'Less', mod_revision: rev + 1 },
             { key: b(this.keys.session(newHash)), target: 'Create', result: 'Equal', create_revision: 0 },
@@ -367,7 +367,7 @@ export class EtcdSessionStore implements SessionStore {
       );
       if (!r.succeeded) return null;
       const rev2 = Number(r.header.revision);
-      return { hash: newHash, rec, modRevision: rev2, createRevision: rev2, lease };
+      return { hash: newHash, rec, version: rev2, incarnation: rev2, storeTag: lease };
     });
   }
 
@@ -433,7 +433,7 @@ export class EtcdSessionStore implements SessionStore {
     const keyCount = 2 + prev.rec.attributeNames.length;
     return this.withLease(ttlMs, keyCount, async (lease) => {
       const ops: IRequestOp[] = [];
-      if (lease === prev.lease) {
+      if (lease === prev.storeTag) {
         ops.push({ request_put: { key: b(key), value, ignore_lease: true } });
       } else {
         // Move every key of the session to the new lease so etcd removes them together.
@@ -446,7 +446,7 @@ export class EtcdSessionStore implements SessionStore {
       }
       const r = await this.etcd.txn(
         {
-          compare: [{ key: b(key), target: 'Mod', result: 'Equal', mod_revision: prev.modRevision }],
+          compare: [{ key: b(key), target: 'Mod', result: 'Equal', mod_revision: prev.version }],
           success: ops,
           failure: [{ request_range: { key: b(key) } }],
         },
@@ -454,7 +454,7 @@ export class EtcdSessionStore implements SessionStore {
       );
       if (!r.succeeded) return { ok: false, current: this.currentFrom(prev.hash, r) };
       const rev = Number(r.header.revision);
-      return { ok: true, session: { ...prev, rec: next, modRevision: rev, lease } };
+      return { ok: true, session: { ...prev, rec: next, version: rev, lease } };
     });
   }
 
@@ -482,16 +482,16 @@ export class EtcdSessionStore implements SessionStore {
     const isNew = !s.rec.attributeNames.includes(name);
     const next: SessionRecord = isNew ? { ...s.rec, attributeNames: [...s.rec.attributeNames, name] } : s.rec;
     const success: IRequestOp[] = [
-      { request_put: { key: b(this.keys.attribute(s.hash, name)), value: Buffer.from(encodeAttribute(value, etag)), lease: s.lease } },
+      { request_put: { key: b(this.keys.attribute(s.hash, name)), value: Buffer.from(encodeAttribute(value, etag)), lease: s.storeTag } },
     ];
     if (isNew) success.push({ request_put: { key: b(key), value: Buffer.from(encodeSession(next)), ignore_lease: true } });
     const r = await this.etcd.txn(
       {
         compare: [
           isNew
-            ? { key: b(key), target: 'Mod', result: 'Equal', mod_revision: s.modRevision }
-            : { key: b(key), target: 'Create', result: 'Equal', create_revision: s.createRevision },
-          { key: b(key), target: 'Lease', result: 'Equal', lease: s.lease },
+            ? { key: b(key), target: 'Mod', result: 'Equal', mod_revision: s.version }
+            : { key: b(key), target: 'Create', result: 'Equal', create_revision: s.incarnation },
+          { key: b(key), target: 'Lease', result: 'Equal', lease: s.storeTag },
           { key: b(this.keys.attribute(s.hash, name)), target: 'Mod', result: 'Equal', mod_revision: mod },
         ],
         success,
@@ -501,7 +501,7 @@ export class EtcdSessionStore implements SessionStore {
     );
     if (!r.succeeded) return { ok: false, current: this.currentFrom(s.hash, r) };
     const rev = Number(r.header.revision);
-    return { ok: true, session: isNew ? { ...s, rec: next, modRevision: rev } : s };
+    return { ok: true, session: isNew ? { ...s, rec: next, version: rev } : s };
   }
 
   async deleteAttribute(s: StoredSession, name: string, cond: AttributeCondition): Promise<CasResult> {
@@ -513,7 +513,7 @@ export class EtcdSessionStore implements SessionStore {
     const r = await this.etcd.txn(
       {
         compare: [
-          { key: b(key), target: 'Mod', result: 'Equal', mod_revision: s.modRevision },
+          { key: b(key), target: 'Mod', result: 'Equal', mod_revision: s.version },
           { key: b(this.keys.attribute(s.hash, name)), target: 'Mod', result: 'Equal', mod_revision: mod },
         ],
         success: [
@@ -525,6 +525,6 @@ export class EtcdSessionStore implements SessionStore {
       'a',
     );
     if (!r.succeeded) return { ok: false, current: this.currentFrom(s.hash, r) };
-    return { ok: true, session: { ...s, rec: next, modRevision: Number(r.header.revision) } };
+    return { ok: true, session: { ...s, rec: next, version: Number(r.header.revision) } };
   }
 }
