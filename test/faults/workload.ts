@@ -19,6 +19,10 @@ interface SessionLedger {
   ended: 'no' | 'yes' | 'maybe';
   attrs: Map<string, AttrLedger>;
   busy: boolean;
+  /** EndSession calls issued so far (a validate overlapping one may rightly see the session gone). */
+  endsIssued: number;
+  /** EndSession calls not answered yet. */
+  endsInFlight: number;
 }
 
 /** The name of a gRPC status code. */
@@ -49,8 +53,18 @@ export class Ledger {
   readonly sessions = new Map<string, SessionLedger>();
   readonly tallies: Record<'create' | 'validate' | 'set' | 'end', Tally> = { create: {}, validate: {}, set: {}, end: {} };
   readonly validates: Sample[] = [];
-  /** Sessions a validate called NOT_FOUND although the ledger says they were acknowledged and live. */
+  /**
+   * Sessions a validate called NOT_FOUND although they were acknowledged and live and no EndSession of
+   * them overlapped the validate: a session lost.
+   */
   readonly lostOnValidate: string[] = [];
+  /**
+   * Validates answered NOT_FOUND while an EndSession of the same session was in flight (issued before
+   * the validate's answer, not yet answered): linearizable, the end may have taken effect first.
+   */
+  overlappingEnds = 0;
+  /** Acknowledged live sessions that EndSession found already gone (deleted by something else): a loss. */
+  readonly lostOnEnd: string[] = [];
   /** Where and when each of those answers came, and what the answering node's mirror held right after. */
   private readonly nodeIds = new Map<CapturedNode, number>();
   readonly lostDetails: Array<{ id: string; node: string; at: number; cached: boolean; feed: string }> = [];
@@ -76,12 +90,15 @@ export class Ledger {
     const o = await outcome(n.api.create({ site: 'default', user: `u${this.counter % 50}`, clientType: ClientType.CLIENT_TYPE_MOBILE, deviceId: 'd', attributes }));
     this.tally('create', codeName(o.code));
     if (o.code !== status.OK) return undefined;
-    this.sessions.set(o.res!.sessionId, { ended: 'no', attrs: seed, busy: false });
+    this.sessions.set(o.res!.sessionId, { ended: 'no', attrs: seed, busy: false, endsIssued: 0, endsInFlight: 0 });
     return o.res!.sessionId;
   }
 
   /** Validates a session through `n`; counts a loss when an acknowledged live session is NOT_FOUND. */
   async validate(n: CapturedNode, id: string): Promise<void> {
+    const before = this.sessions.get(id);
+    const issuedBefore = before?.endsIssued ?? 0;
+    const inFlightBefore = before?.endsInFlight ?? 0;
     const o = await outcome(n.api.validate({ sessionId: id }));
     const s = this.sessions.get(id);
     this.validates.push({ at: Date.now(), ok: o.code === status.OK, code: o.code });
@@ -91,6 +108,12 @@ export class Ledger {
     }
     this.tally('validate', Verdict[o.res!.verdict] ?? String(o.res!.verdict));
     if (o.res!.verdict === Verdict.VERDICT_NOT_FOUND && s?.ended === 'no') {
+      // An end issued before this answer arrived (in flight at the start, or started meanwhile) may
+      // have deleted the session first, its acknowledgement still on the way: not a loss.
+      if (inFlightBefore > 0 || s.endsIssued !== issuedBefore) {
+        this.overlappingEnds++;
+        return;
+      }
       this.lostOnValidate.push(id);
       this.lostDetails.push({ id, node: `node ${this.nodeIds.get(n) ?? this.nodeIds.set(n, this.nodeIds.size).size - 1}`, at: Date.now(), cached: !!n.node.cache.get(hashSessionId(id)), feed: n.node.feed.state });
     }
@@ -116,8 +139,11 @@ export class Ledger {
   /** Ends a session. */
   async end(n: CapturedNode, id: string): Promise<void> {
     const s = this.sessions.get(id)!;
-    const o = await outcome(n.api.end({ sessionId: id }));
+    s.endsIssued++;
+    s.endsInFlight++;
+    const o = await outcome(n.api.end({ sessionId: id })).finally(() => s.endsInFlight--);
     this.tally('end', codeName(o.code));
+    if (o.code === status.NOT_FOUND && s.ended === 'no') this.lostOnEnd.push(id);
     if (o.code === status.OK) s.ended = 'yes';
     else if (o.code !== status.NOT_FOUND) s.ended = s.ended === 'yes' ? 'yes' : 'maybe';
   }
