@@ -5,7 +5,7 @@ import { ConfigInvalidError } from '../config/errors.js';
 import { loadConfigFile } from '../config/loader.js';
 import { openLiveConfigSource } from '../config/open-source.js';
 import { forwardConfigEvents } from '../config/reloadable-config.js';
-import { SessionNode } from '../node.js';
+import { SessionNode } from '../node/session-node.js';
 import { createLogger } from '../telemetry/log.js';
 import { attachTelemetry } from '../telemetry/node-telemetry.js';
 import { activeTelemetry } from '../telemetry/sdk.js';

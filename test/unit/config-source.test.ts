@@ -10,8 +10,8 @@ import { kubernetesConfigMapClient } from '../../src/config/configmap-client.js'
 import type { ConfigInvalidError } from '../../src/config/errors.js';
 import { FileConfigSource } from '../../src/config/file-source.js';
 import { KubeConfigSource, type ConfigMapClient, type ConfigMapObject, type WatchHandle } from '../../src/config/kube-source.js';
-import { loadConfigText, type LoadedConfig } from '../../src/config/loader.js';
-import { configVersionOf, forwardConfigEvents, ReloadableConfig, type ConfigLog } from '../../src/config/reloadable-config.js';
+import { configVersionOf, loadConfigText, type LoadedConfig } from '../../src/config/loader.js';
+import { forwardConfigEvents, ReloadableConfig, type ConfigLog } from '../../src/config/reloadable-config.js';
 import { KubeletDir } from '../support/kubelet-dir.js';
 import { eventually } from '../support/poll.js';
 
@@ -303,7 +303,7 @@ describe('config reload: KubeConfigSource (injected list+watch; no API server he
 
   it('failed lists and watches back off (doubling, capped) and a healthy watch resets the backoff', async () => {
     let now = 0;
-    source = make({ now: () => now, minWatchMs: 1000 });
+    source = make({ clock: { now: () => now }, minWatchMs: 1000 });
     source.start();
     (await fake.lists.next('list')).fail(new Error('connection refused'));
     (await fake.lists.next('list')).fail(new Error('connection refused'));
