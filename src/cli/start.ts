@@ -94,7 +94,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     }
     stopping = true;
     log.info({ signal }, 'stopping');
-    configSource.stop();
+    void configSource.stop();
     node.stop().then(
       () => exit(0),
       (err: Error) => {

@@ -9,11 +9,15 @@ export interface SessionNodeOptions {
   nodeId: string;
   /** host:port for gRPC; port 0 picks a free one. Required. */
   listen: string;
+  /** The etcd connection (endpoints, deadline, TLS, auth). Required. */
   etcd: EtcdClientOptions;
   /** Key prefix in etcd. Default `/session-manager/`. */
   prefix?: string;
+  /** The configuration in force and its live updates. Required. */
   config: ConfigSource;
+  /** Wall time for deadlines and stamps. Default the system clock (node/system-clock.ts). */
   clock?: Clock;
+  /** The structured logger. Required. */
   logger: Logger;
   /** After SIGTERM, how long to keep serving while reporting NOT_SERVING so endpoints update. Default 0. */
   drainDelayMs?: number;
