@@ -12,8 +12,8 @@ export const HEALTH_SERVICES = [LIVENESS_SERVICE, READINESS_SERVICE] as const;
 
 /** What the health policy looks at. */
 export interface HealthInputs {
-  health: HealthService;
-  clockOffset: ClockOffset;
+  health: Pick<HealthService, 'set' | 'setAll'>;
+  clockOffset: Pick<ClockOffset, 'withinBound' | 'offsetMs' | 'peerCount'>;
   /** Whether the mirror is proven fresh (cache.max-staleness). */
   fresh: () => boolean;
   /** cluster.max-clock-skew now (for the log line). */

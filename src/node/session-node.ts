@@ -85,6 +85,7 @@ export class SessionNode extends NodeWiring implements LongRunning<NodeState> {
 
   /** Binds the port, syncs the mirror from etcd, then reports SERVING. Throws IllegalTransitionError unless `new`. */
   async start(): Promise<void> {
+    this.life.expect('start', 'new');
     this.life.to('starting');
     const port = await this.server.start();
     const healthPort = await this.healthServer?.start();
