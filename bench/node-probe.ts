@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { destination, pino } from 'pino';
 import { loadConfigText, StaticConfigSource } from '../src/config/loader.js';
-import { SessionNode } from '../src/node.js';
+import { SessionNode } from '../src/node/session-node.js';
 import { BENCH_PREFIX } from './lib.js';
 
 const { values } = parseArgs({

@@ -1,5 +1,7 @@
 import type { Clock } from '../domain/clock.js';
-import type { PresenceStore } from '../store/etcd/presence-store.js';
+import type { PresenceStore } from '../domain/ports.js';
+import { Lifecycle, type LifecycleEvents, type LongRunning, type Transitions } from '../lifecycle/lifecycle.js';
+import type { Listener, Unsubscribe } from '../lifecycle/listeners.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 /** Options of PresenceTracker. */
@@ -8,6 +10,17 @@ export interface PresenceTrackerOptions {
   graceMs: () => number;
   /** How often expired instances are swept. Default 1000 ms. */
   sweepIntervalMs?: number;
+}
+
+/** Lifecycle of the tracker: `new` until start(); `running` while it sweeps; `stopped` (terminal). */
+export type PresenceTrackerState = 'new' | 'running' | 'stopped';
+
+const TRANSITIONS: Transitions<PresenceTrackerState> = { new: ['running', 'stopped'], running: ['stopped'], stopped: [] };
+
+/** The tracker's own events, next to the lifecycle's. */
+export interface PresenceTrackerEvents {
+  /** A background publish failed (it is retried on the next transition or sweep). */
+  'publish-error': [error: unknown];
 }
 
 interface Local {
@@ -23,13 +36,13 @@ interface Local {
  * session under the node lease on transitions only (none → present, connected ↔ not), never on every
  * heartbeat.
  */
-export class PresenceTracker {
+export class PresenceTracker implements LongRunning<PresenceTrackerState, PresenceTrackerEvents> {
+  private readonly life = new Lifecycle<PresenceTrackerState, PresenceTrackerEvents>('presence', TRANSITIONS, 'new');
   private readonly local = new Map<string, Local>();
   private readonly mutex = new KeyedMutex();
   private timer: NodeJS.Timeout | undefined;
   /** Writes done, for tests and telemetry. */
   writes = 0;
-  private onError: (err: unknown) => void = () => {};
 
   constructor(
     private readonly store: PresenceStore,
@@ -40,18 +53,33 @@ export class PresenceTracker {
     if ((options.sweepIntervalMs ?? 1000) <= 0) throw new Error('presence: sweepIntervalMs must be greater than 0');
   }
 
-  /** Sets the handler of background publish failures (logging). */
-  onPublishError(handler: (err: unknown) => void): void {
-    this.onError = handler;
+  /** The current state. */
+  get state(): PresenceTrackerState {
+    return this.life.state;
   }
 
+  /** Subscribes to `publish-error` or a lifecycle event; returns the unsubscribe. */
+  on<K extends keyof (LifecycleEvents<PresenceTrackerState> & PresenceTrackerEvents)>(
+    event: K,
+    fn: Listener<LifecycleEvents<PresenceTrackerState> & PresenceTrackerEvents, K>,
+  ): Unsubscribe {
+    return this.life.on(event, fn);
+  }
+
+  /** Starts the periodic sweep. Throws IllegalTransitionError unless `new`. */
   start(): void {
+    this.life.expect('start', 'new');
+    this.life.to('running');
     this.timer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops the sweep (published keys stay until the node lease goes); emits `stopped`. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.life.state === 'stopped') return;
+    this.life.to('stopped');
     clearInterval(this.timer);
+    this.life.stopped();
   }
 
   private entry(hash: string): Local {
@@ -140,7 +168,7 @@ export class PresenceTracker {
         else this.local.delete(hash);
         return ok;
       } catch (err) {
-        this.onError(err);
+        this.life.listeners.emit('publish-error', err);
         if (strict) throw err;
         return true;
       }

@@ -30,7 +30,7 @@ import { newSessionRecord, type Binding, type EndReason, type LiveState, type Se
 import { mayEndForEveryone } from '../domain/skew.js';
 import type { PresenceChannel } from '../cache/presence-channel.js';
 import type { SessionCache } from '../cache/session-cache.js';
-import type { ConfigSource } from '../config/loader.js';
+import type { ConfigSource } from '../domain/ports.js';
 import type { PresenceStore } from '../store/etcd/presence-store.js';
 import { bindingFor, carriedBinding, presentedBinding, requireBinding, type ClientInfo } from './bindings.js';
 import { deriveClientAddressId, generateEtag, generateSessionId, handleOf, hashSessionId } from './ids.js';

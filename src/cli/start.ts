@@ -5,7 +5,7 @@ import { ConfigInvalidError } from '../config/errors.js';
 import { loadConfigFile } from '../config/loader.js';
 import { openLiveConfigSource } from '../config/open-source.js';
 import { forwardConfigEvents } from '../config/reloadable-config.js';
-import { SessionNode } from '../node.js';
+import { SessionNode } from '../node/session-node.js';
 import { createLogger } from '../telemetry/log.js';
 import { attachTelemetry } from '../telemetry/node-telemetry.js';
 import { activeTelemetry } from '../telemetry/sdk.js';
@@ -94,7 +94,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     }
     stopping = true;
     log.info({ signal }, 'stopping');
-    configSource.stop();
+    void configSource.stop();
     node.stop().then(
       () => exit(0),
       (err: Error) => {

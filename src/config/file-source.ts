@@ -1,8 +1,9 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { LoadedConfig } from './loader.js';
-import { ReloadableConfig, type ConfigLog, type LiveConfigSource, type OfferOutcome } from './reloadable-config.js';
+import type { LoadedConfig } from '../domain/ports.js';
+import { LiveConfigSource, requireOptions, type ConfigSourceState } from './live-source.js';
+import type { ConfigLog, OfferOutcome } from './reloadable-config.js';
 
 /** Options of FileConfigSource; defaults in the field comments. */
 export interface FileConfigSourceOptions {
@@ -17,8 +18,8 @@ export interface FileConfigSourceOptions {
   log?: ConfigLog;
 }
 
-/** Lifecycle of a FileConfigSource, in order; start() is allowed once. */
-export type FileConfigSourceState = 'new' | 'running' | 'stopped';
+/** Lifecycle of a FileConfigSource: the one state union of the live config sources. */
+export type FileConfigSourceState = ConfigSourceState;
 
 /**
  * FileConfigSource reloads cluster-config.properties from a mounted ConfigMap directory. kubelet
@@ -27,8 +28,7 @@ export type FileConfigSourceState = 'new' | 'running' | 'stopped';
  * This source watches the directory instead, and polls the content hash as a safety net for
  * filesystems without inotify and for watchers that die.
  */
-export class FileConfigSource extends ReloadableConfig implements LiveConfigSource {
-  private stateValue: FileConfigSourceState = 'new';
+export class FileConfigSource extends LiveConfigSource {
   private readonly path: string;
   private readonly dir: string;
   private readonly pollMs: number;
@@ -43,8 +43,8 @@ export class FileConfigSource extends ReloadableConfig implements LiveConfigSour
   private watchError = '';
 
   constructor(initial: LoadedConfig, options: FileConfigSourceOptions) {
-    super(initial, options.log);
-    if (!options.path) throw new Error('config: FileConfigSource needs a path');
+    super('FileConfigSource', initial, options.log);
+    requireOptions([[options.path, 'config: FileConfigSource needs a path']]);
     this.pollMs = options.pollMs ?? 10_000;
     this.settleMs = options.settleMs ?? 100;
     if (!(this.pollMs > 0)) throw new Error('config: pollMs must be greater than 0');
@@ -54,14 +54,8 @@ export class FileConfigSource extends ReloadableConfig implements LiveConfigSour
     this.watchDirectory = options.watchDirectory ?? true;
   }
 
-  get state(): FileConfigSourceState {
-    return this.stateValue;
-  }
-
   /** Starts watching and polling, and checks the file once at once (it may have changed since it was loaded). */
-  start(): void {
-    if (this.stateValue !== 'new') throw new Error(`config: cannot start a FileConfigSource that is ${this.stateValue}`);
-    this.stateValue = 'running';
+  protected begin(): void {
     this.ensureWatcher();
     this.pollTimer = setInterval(() => {
       this.ensureWatcher();
@@ -71,14 +65,13 @@ export class FileConfigSource extends ReloadableConfig implements LiveConfigSour
     void this.check();
   }
 
-  /** Closes the watcher and the timers; a read in flight is discarded. Idempotent. */
-  stop(): void {
-    if (this.stateValue === 'stopped') return;
-    this.stateValue = 'stopped';
+  /** Closes the watcher and the timers; a read in flight is discarded. */
+  protected end(): Promise<void> {
     this.watcher?.close();
     this.watcher = undefined;
     clearInterval(this.pollTimer);
     clearTimeout(this.settleTimer);
+    return Promise.resolve();
   }
 
   /** Reads the file now and applies it if it changed; `unreadable` if it could not be read. */
@@ -89,7 +82,7 @@ export class FileConfigSource extends ReloadableConfig implements LiveConfigSour
   }
 
   private async readOnce(): Promise<OfferOutcome | 'unreadable' | 'stopped'> {
-    if (this.isStopped()) return 'stopped';
+    if (this.isStopped) return 'stopped';
     let text: string;
     try {
       // Through the symlinks: during a swap this reads either the old or the new file, never a mix.
@@ -98,20 +91,18 @@ export class FileConfigSource extends ReloadableConfig implements LiveConfigSour
       const msg = (err as Error).message;
       if (msg !== this.readError) this.log?.warn({ config: this.path, err: msg }, 'config file unreadable; keeping the config in force');
       this.readError = msg;
+      this.sourceLost(err as Error);
       return 'unreadable';
     }
     this.readError = '';
-    if (this.isStopped()) return 'stopped'; // stop() ran during the read
+    this.sourceBack();
+    if (this.isStopped) return 'stopped'; // stop() ran during the read
     return this.offer(text, this.path);
-  }
-
-  private isStopped(): boolean {
-    return this.stateValue === 'stopped';
   }
 
   /** (Re)creates the directory watcher; after an error the poll retries it each interval. */
   private ensureWatcher(): void {
-    if (!this.watchDirectory || this.watcher || this.stateValue !== 'running') return;
+    if (!this.watchDirectory || this.watcher || !this.isRunning) return;
     try {
       const w = watch(this.dir, { persistent: false }, () => this.settleThenCheck());
       w.on('error', (err) => {
@@ -129,7 +120,7 @@ export class FileConfigSource extends ReloadableConfig implements LiveConfigSour
   }
 
   private settleThenCheck(): void {
-    if (this.settleTimer || this.stateValue !== 'running') return;
+    if (this.settleTimer || !this.isRunning) return;
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
       void this.check();

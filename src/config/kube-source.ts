@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LoadedConfig } from './loader.js';
-import { ReloadableConfig, type ConfigLog, type LiveConfigSource } from './reloadable-config.js';
+import type { Clock } from '../domain/clock.js';
+import type { LoadedConfig } from '../domain/ports.js';
+import { Backoff, type BackoffOptions } from '../lifecycle/backoff.js';
+import { LiveConfigSource, requireOptions, type ConfigSourceState } from './live-source.js';
+import type { ConfigLog } from './reloadable-config.js';
 
 /** The key of the ConfigMap that holds the properties text. */
 export const CONFIG_MAP_KEY = 'cluster-config.properties';
@@ -41,16 +44,17 @@ export interface KubeConfigSourceOptions {
   /** Key holding the properties text. Default `cluster-config.properties`. */
   key?: string;
   client: ConfigMapClient;
-  /** Re-list delay after a failed list or watch, doubled per failure up to maxMs. Default 1 s to 30 s. */
-  backoff?: { initialMs: number; maxMs: number };
+  /** Re-list delay after a failed list or watch. Default 1 s doubling to 30 s, no jitter. */
+  backoff?: BackoffOptions;
   /** A watch that ends without error sooner than this, having delivered nothing, counts as failed (no hot loop). Default 1 s. */
   minWatchMs?: number;
-  now?: () => number;
+  /** Time for the watch-duration check. Default the system clock. */
+  clock?: Clock;
   log?: ConfigLog;
 }
 
-/** Lifecycle of a KubeConfigSource, in order; start() is allowed once. */
-export type KubeConfigSourceState = 'new' | 'running' | 'stopped';
+/** Lifecycle of a KubeConfigSource: the one state union of the live config sources. */
+export type KubeConfigSourceState = ConfigSourceState;
 
 /**
  * KubeConfigSource reloads cluster-config.properties from a ConfigMap through the Kubernetes API:
@@ -58,38 +62,32 @@ export type KubeConfigSourceState = 'new' | 'running' | 'stopped';
  * ends (with backoff after errors), so a missed event is always caught by the next list. Updates
  * are validated before they apply, exactly as for the file source.
  */
-export class KubeConfigSource extends ReloadableConfig implements LiveConfigSource {
-  private stateValue: KubeConfigSourceState = 'new';
+export class KubeConfigSource extends LiveConfigSource {
   private readonly namespace: string;
   private readonly name: string;
   private readonly key: string;
   private readonly client: ConfigMapClient;
-  private readonly backoff: { initialMs: number; maxMs: number };
+  private readonly backoff: Backoff;
   private readonly minWatchMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** Aborted by stop(): ends a backoff sleep or a list in flight at once. */
   private readonly stopping = new AbortController();
   private endWatch: (() => void) | undefined;
   private loop: Promise<void> = Promise.resolve();
 
   constructor(initial: LoadedConfig, options: KubeConfigSourceOptions) {
-    super(initial, options.log);
-    if (!options.namespace) throw new Error('config: KubeConfigSource needs a namespace (POD_NAMESPACE)');
-    if (!options.name) throw new Error('config: KubeConfigSource needs a ConfigMap name (SM_CONFIG_MAP)');
-    this.backoff = options.backoff ?? { initialMs: 1000, maxMs: 30_000 };
-    if (!(this.backoff.initialMs > 0) || this.backoff.maxMs < this.backoff.initialMs) {
-      throw new Error('config: backoff.initialMs must be greater than 0 and not greater than backoff.maxMs');
-    }
+    super('KubeConfigSource', initial, options.log);
+    requireOptions([
+      [options.namespace, 'config: KubeConfigSource needs a namespace (POD_NAMESPACE)'],
+      [options.name, 'config: KubeConfigSource needs a ConfigMap name (SM_CONFIG_MAP)'],
+    ]);
+    this.backoff = new Backoff('config', { multiplier: 2, jitter: 0, ...(options.backoff ?? { initialMs: 1000, maxMs: 30_000 }) });
     this.namespace = options.namespace;
     this.name = options.name;
     this.key = options.key ?? CONFIG_MAP_KEY;
     this.client = options.client;
     this.minWatchMs = options.minWatchMs ?? 1000;
-    this.now = options.now ?? Date.now;
-  }
-
-  get state(): KubeConfigSourceState {
-    return this.stateValue;
+    this.clock = options.clock ?? { now: () => Date.now() };
   }
 
   /** What logs and errors call this source. */
@@ -98,18 +96,15 @@ export class KubeConfigSource extends ReloadableConfig implements LiveConfigSour
   }
 
   /** Starts the list+watch loop. */
-  start(): void {
-    if (this.stateValue !== 'new') throw new Error(`config: cannot start a KubeConfigSource that is ${this.stateValue}`);
-    this.stateValue = 'running';
+  protected begin(): void {
     this.loop = this.run();
   }
 
-  /** Ends the watch and the loop. Idempotent. */
-  stop(): void {
-    if (this.stateValue === 'stopped') return;
-    this.stateValue = 'stopped';
+  /** Ends the watch and the loop; resolves when the loop has ended. */
+  protected end(): Promise<void> {
     this.stopping.abort();
     this.endWatch?.();
+    return this.loop;
   }
 
   /** Resolves when the loop has ended after stop() (tests). */
@@ -119,7 +114,7 @@ export class KubeConfigSource extends ReloadableConfig implements LiveConfigSour
 
   private async run(): Promise<void> {
     let delayMs = 0;
-    while (this.stateValue === 'running') {
+    while (this.isRunning) {
       if (delayMs > 0) {
         try {
           await sleep(delayMs, undefined, { signal: this.stopping.signal, ref: false });
@@ -127,26 +122,30 @@ export class KubeConfigSource extends ReloadableConfig implements LiveConfigSour
           break; // stopped
         }
       }
-      if (this.stateValue !== 'running') break;
+      if (!this.isRunning) break;
       let listed: { items: ConfigMapObject[]; resourceVersion: string };
       try {
         listed = await this.untilStopped(this.client.list());
       } catch (err) {
         if (this.stopping.signal.aborted) break;
-        delayMs = this.nextDelay(delayMs);
+        delayMs = this.backoff.next();
+        this.sourceLost(err as Error);
         this.log?.warn({ configMap: this.sourceName, err: (err as Error).message, retryMs: delayMs }, 'cannot list the config ConfigMap; retrying');
         continue;
       }
-      if (this.stateValue !== 'running') break;
+      if (!this.isRunning) break;
+      this.sourceBack();
       const item = listed.items.find((i) => i.metadata?.name === this.name);
       if (item) this.apply(item);
       else this.reject(this.sourceName, [`ConfigMap ${this.namespace}/${this.name} not found`]);
       const failure = await this.watchOnce(listed.resourceVersion);
       if (!failure) {
         delayMs = 0;
+        this.backoff.reset();
         continue;
       }
-      delayMs = this.nextDelay(delayMs);
+      delayMs = this.backoff.next();
+      this.sourceLost(new Error(failure));
       this.log?.warn({ configMap: this.sourceName, err: failure, retryMs: delayMs }, 'config ConfigMap watch ended; re-listing');
     }
   }
@@ -171,10 +170,6 @@ export class KubeConfigSource extends ReloadableConfig implements LiveConfigSour
     });
   }
 
-  private nextDelay(previousMs: number): number {
-    return Math.min(this.backoff.maxMs, previousMs > 0 ? previousMs * 2 : this.backoff.initialMs);
-  }
-
   /** Applies one ConfigMap object; a missing key is a rejected update. */
   private apply(obj: ConfigMapObject): void {
     const text = obj.data?.[this.key];
@@ -188,8 +183,8 @@ export class KubeConfigSource extends ReloadableConfig implements LiveConfigSour
    */
   private watchOnce(resourceVersion: string): Promise<string> {
     return new Promise<string>((resolve) => {
-      if (this.stateValue !== 'running') return resolve('');
-      const startedAt = this.now();
+      if (!this.isRunning) return resolve('');
+      const startedAt = this.clock.now();
       let events = 0;
       let settled = false;
       let handle: WatchHandle | undefined;
@@ -226,7 +221,7 @@ export class KubeConfigSource extends ReloadableConfig implements LiveConfigSour
       };
       const onDone = (err: unknown) => {
         if (err) return finish((err as Error).message ?? String(err));
-        if (events > 0 || this.now() - startedAt >= this.minWatchMs) return finish('');
+        if (events > 0 || this.clock.now() - startedAt >= this.minWatchMs) return finish('');
         finish('watch closed at once without events');
       };
       this.client.watch(resourceVersion, onEvent, onDone).then(

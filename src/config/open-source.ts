@@ -1,5 +1,6 @@
-import type { LoadedConfig } from './loader.js';
-import type { ConfigLog, LiveConfigSource } from './reloadable-config.js';
+import type { LoadedConfig } from '../domain/ports.js';
+import type { LiveConfigSource } from './live-source.js';
+import type { ConfigLog } from './reloadable-config.js';
 
 /** Where the live configuration comes from: the start flags that choose and tune the source. */
 export interface LiveConfigOptions {

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import type { NodeEvents } from '../app/node-events.js';
+import type { ConfigSource, LoadedConfig } from '../domain/ports.js';
+import { Listeners } from '../lifecycle/listeners.js';
 import { ConfigInvalidError } from './errors.js';
-import { loadConfigText, type ConfigSource, type LoadedConfig } from './loader.js';
+import { configVersionOf, loadConfigText } from './loader.js';
 
 /** The narrow logger the config sources write to; a pino Logger satisfies it. */
 export interface ConfigLog {
@@ -16,17 +16,10 @@ export interface ConfigLog {
  */
 export type OfferOutcome = 'applied' | 'rejected' | 'unchanged' | 'restored';
 
-/** A ConfigSource that watches something and must be started and stopped. */
-export interface LiveConfigSource extends ConfigSource {
-  lastError(): string;
-  onReject(listener: (error: ConfigInvalidError) => void): () => void;
-  start(): void;
-  stop(): void;
-}
-
-/** The content hash LoadedConfig.version is made of (first 12 hex digits of SHA-256 of the text). */
-export function configVersionOf(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 12);
+/** What a reloadable config reports: a new valid configuration, or a rejected update. */
+export interface ConfigUpdateEvents {
+  change: [next: LoadedConfig];
+  reject: [error: ConfigInvalidError];
 }
 
 /**
@@ -40,8 +33,8 @@ export class ReloadableConfig implements ConfigSource {
   private error = '';
   /** Content hash of the last update seen, good or bad, so a repeated one is neither re-applied nor re-logged. */
   private lastSeen: string;
-  private readonly changeListeners = new Set<(next: LoadedConfig) => void>();
-  private readonly rejectListeners = new Set<(error: ConfigInvalidError) => void>();
+  /** A faulty listener must not stop the others or undo the update: it is logged and skipped. */
+  private readonly updates: Listeners<ConfigUpdateEvents>;
 
   constructor(
     initial: LoadedConfig,
@@ -49,8 +42,10 @@ export class ReloadableConfig implements ConfigSource {
   ) {
     this.config = initial;
     this.lastSeen = initial.version;
+    this.updates = new Listeners<ConfigUpdateEvents>((err) => this.log?.warn({ err: (err as Error).message }, 'config listener failed'));
   }
 
+  /** The configuration in force. */
   current(): LoadedConfig {
     return this.config;
   }
@@ -60,15 +55,14 @@ export class ReloadableConfig implements ConfigSource {
     return this.error;
   }
 
+  /** Calls `listener` with each new valid configuration; returns the unsubscribe. */
   onChange(listener: (next: LoadedConfig) => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+    return this.updates.on('change', listener);
   }
 
   /** Called with the error of each rejected update (not again for a repeat of the same text). */
   onReject(listener: (error: ConfigInvalidError) => void): () => void {
-    this.rejectListeners.add(listener);
-    return () => this.rejectListeners.delete(listener);
+    return this.updates.on('reject', listener);
   }
 
   /** Validates `text` (read from `source`) and applies it if valid. */
@@ -94,7 +88,7 @@ export class ReloadableConfig implements ConfigSource {
     this.config = next;
     this.error = '';
     this.log?.info({ config: source, version: next.version, previous }, 'config reloaded; applies to new sessions');
-    for (const l of [...this.changeListeners]) this.call(l, next);
+    this.updates.emit('change', next);
     return 'applied';
   }
 
@@ -112,24 +106,21 @@ export class ReloadableConfig implements ConfigSource {
   private rejectWith(err: ConfigInvalidError): void {
     this.error = err.message;
     this.log?.warn({ problems: err.problems, version: this.config.version }, `${err.message}; keeping config version ${this.config.version}`);
-    for (const l of [...this.rejectListeners]) this.call(l, err);
+    this.updates.emit('reject', err);
   }
+}
 
-  private call<T>(listener: (arg: T) => void, arg: T): void {
-    try {
-      listener(arg);
-    } catch (err) {
-      // A faulty listener must not stop the others or undo the update.
-      this.log?.warn({ err: (err as Error).message }, 'config listener failed');
-    }
-  }
+/** Where forwardConfigEvents reports: a node's telemetry events (app/node-events.ts) satisfy it. */
+export interface ConfigEventSink {
+  emit(event: 'config-applied', version: string): unknown;
+  emit(event: 'config-rejected', problems: readonly string[]): unknown;
 }
 
 /**
  * Reports a source's outcomes on a node's telemetry events: `config-applied` with the new version,
  * `config-rejected` with every problem. Returns the unsubscribe function.
  */
-export function forwardConfigEvents(source: Pick<LiveConfigSource, 'onChange' | 'onReject'>, events: NodeEvents): () => void {
+export function forwardConfigEvents(source: Pick<ReloadableConfig, 'onChange' | 'onReject'>, events: ConfigEventSink): () => void {
   const offChange = source.onChange((c) => events.emit('config-applied', c.version));
   const offReject = source.onReject((e) => events.emit('config-rejected', e.problems));
   return () => {

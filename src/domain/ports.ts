@@ -1,4 +1,5 @@
 import type { LoginFamily } from './login-family.js';
+import type { ClusterPolicy } from './policy.js';
 import type { ExistingSession, LoginPlan } from './login.js';
 import type { EndReason, SessionRecord } from './session.js';
 
@@ -112,6 +113,48 @@ export interface FencedResult {
   readonly changed: number;
   /** True when the fence failed: this node is no longer the leader and nothing was written. */
   readonly fencedOut: boolean;
+}
+
+// ---- config port
+
+/** A validated configuration with the version (content hash) it came from. */
+export interface LoadedConfig {
+  readonly policy: ClusterPolicy;
+  /** First 12 hex digits of the SHA-256 of the properties text; changes whenever the text does. */
+  readonly version: string;
+  /** Where it was read from (a path, `configmap ns/name`, `test`). */
+  readonly source: string;
+}
+
+/**
+ * ConfigSource holds the configuration in force and tells listeners when a new valid one arrives
+ * (SPEC rule 16). Implemented by a fixed source (start-up file, tests) and the live file and
+ * Kubernetes sources in config/.
+ */
+export interface ConfigSource {
+  /** The configuration in force. */
+  current(): LoadedConfig;
+  /** Calls `listener` with each new valid configuration; returns the unsubscribe. */
+  onChange(listener: (next: LoadedConfig) => void): () => void;
+  /** The last rejected update, naming every bad key; '' when the last update was good. */
+  lastError?(): string;
+}
+
+// ---- presence port
+
+/**
+ * PresenceStore is the port through which the PresenceTracker publishes this node's presence of a
+ * session (SPEC rules 4 and 5): one entry per (session, node), held under the node's lease so it
+ * disappears with a dead node.
+ */
+export interface PresenceStore {
+  /**
+   * Publishes (connections, instances) for a session under the node lease `leaseTag` (opaque; the
+   * node registry's, '0' while it has none); false when the session no longer exists.
+   */
+  publish(hash: string, connections: number, instances: number, leaseTag: string): Promise<boolean>;
+  /** Removes this node's presence for a session. */
+  withdraw(hash: string): Promise<void>;
 }
 
 /** SessionStore is the port through which the core reads and writes sessions (etcd in production). */

@@ -10,7 +10,7 @@ import { hashSessionId } from '../../src/app/ids.js';
 import { HealthClient, HealthCheckResponse_ServingStatus as Serving } from '../../src/gen/grpc/health/v1/health.js';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
-import type { SessionNodeOptions } from '../../src/node.js';
+import type { SessionNodeOptions } from '../../src/node/session-node.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';
 import { EtcdCluster } from '../support/etcd.js';
 import { OffsetClock } from '../support/fake-clock.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
-import type { SessionNodeOptions } from '../../src/node.js';
+import type { SessionNodeOptions } from '../../src/node/session-node.js';
 import { EtcdCluster } from '../support/etcd.js';
 import { startNode, type TestNode } from '../support/nodes.js';
 import { eventually } from '../support/poll.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { FileConfigSource, type FileConfigSourceOptions } from '../../src/config/file-source.js';
-import { loadConfigFile } from '../../src/config/loader.js';
-import { configVersionOf, forwardConfigEvents } from '../../src/config/reloadable-config.js';
+import { configVersionOf, loadConfigFile } from '../../src/config/loader.js';
+import { forwardConfigEvents } from '../../src/config/reloadable-config.js';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { AdminApi } from '../../src/transport/grpc/client.js';
 import { adminOf, adminTokenFile } from '../support/cluster.js';

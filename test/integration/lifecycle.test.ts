@@ -7,7 +7,7 @@ import { credentials, status } from '@grpc/grpc-js';
 import { HealthClient, HealthCheckResponse_ServingStatus as Serving } from '../../src/gen/grpc/health/v1/health.js';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
-import { SessionNode } from '../../src/node.js';
+import { SessionNode } from '../../src/node/session-node.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';
 import { EtcdCluster } from '../support/etcd.js';
 import { failure } from '../support/grpc-errors.js';

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
-import { READINESS_SERVICE } from '../../src/node.js';
-import { HealthCheckResponse_ServingStatus as Serving } from '../../src/gen/grpc/health/v1/health.js';
 import { hashSessionId } from '../../src/app/ids.js';
 import { decodeSession } from '../../src/store/etcd/codec.js';
 import { EtcdCluster } from '../support/etcd.js';
@@ -11,8 +9,7 @@ import { eventually } from '../support/poll.js';
 
 /** Readiness as a load balancer sees it: the node's readiness health status. */
 function ready(n: TestNode): boolean {
-  const st = (n.node.health as unknown as { statuses: Map<string, Serving> }).statuses.get(READINESS_SERVICE);
-  return st === Serving.SERVING;
+  return n.node.ready;
 }
 
 describe('graceful rollout and shutdown', function () {
@@ -66,7 +63,8 @@ describe('graceful rollout and shutdown', function () {
       await stopping;
       old.api.close();
     }
-    await new Promise((r) => setTimeout(r, 200));
+    const before = calls;
+    await eventually(() => calls >= before + 20, { what: 'the load to keep running on the new replicas' });
     stop = true;
     await load;
     assert.ok(calls > 100, `load ran (${calls} calls)`);

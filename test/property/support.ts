@@ -5,7 +5,7 @@ import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import type { ConfigSource } from '../../src/config/loader.js';
 import type { Clock } from '../../src/domain/clock.js';
-import { SessionNode } from '../../src/node.js';
+import { SessionNode } from '../../src/node/session-node.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';
 import { ERROR_DOMAIN, errorInfoOf, REASON_TO_STATUS } from '../../src/transport/grpc/status.js';
 import { configOf } from '../support/nodes.js';

@@ -1,6 +1,6 @@
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { HealthClient, HealthCheckResponse_ServingStatus as Serving } from '../../src/gen/grpc/health/v1/health.js';
-import { READINESS_SERVICE } from '../../src/node.js';
+import { READINESS_SERVICE } from '../../src/node/health.js';
 
 /** Asks a node's gRPC health service (as kubelet does) whether it is ready; false on any error. */
 export async function isReady(address: string, service = READINESS_SERVICE): Promise<boolean> {

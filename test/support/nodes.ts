@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { loadConfigText, StaticConfigSource, type ConfigSource } from '../../src/config/loader.js';
 import type { Clock } from '../../src/domain/clock.js';
-import { SessionNode, type SessionNodeOptions } from '../../src/node.js';
+import { SessionNode, type SessionNodeOptions } from '../../src/node/session-node.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';
 
 let counter = 0;

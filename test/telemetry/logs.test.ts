@@ -2,7 +2,7 @@ import './setup.js';
 import assert from 'node:assert/strict';
 import { ClientType } from '../../src/gen/sessionmanager/v1/session.js';
 import { Verdict } from '../../src/gen/sessionmanager/v1/session_service.js';
-import { SessionNode } from '../../src/node.js';
+import { SessionNode } from '../../src/node/session-node.js';
 import { createLogger } from '../../src/telemetry/log.js';
 import { attachTelemetry, type NodeTelemetry } from '../../src/telemetry/node-telemetry.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';

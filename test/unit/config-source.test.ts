@@ -9,9 +9,10 @@ import { NodeEvents } from '../../src/app/node-events.js';
 import { kubernetesConfigMapClient } from '../../src/config/configmap-client.js';
 import type { ConfigInvalidError } from '../../src/config/errors.js';
 import { FileConfigSource } from '../../src/config/file-source.js';
+import { IllegalTransitionError } from '../../src/lifecycle/lifecycle.js';
 import { KubeConfigSource, type ConfigMapClient, type ConfigMapObject, type WatchHandle } from '../../src/config/kube-source.js';
-import { loadConfigText, type LoadedConfig } from '../../src/config/loader.js';
-import { configVersionOf, forwardConfigEvents, ReloadableConfig, type ConfigLog } from '../../src/config/reloadable-config.js';
+import { configVersionOf, loadConfigText, type LoadedConfig } from '../../src/config/loader.js';
+import { forwardConfigEvents, ReloadableConfig, type ConfigLog } from '../../src/config/reloadable-config.js';
 import { KubeletDir } from '../support/kubelet-dir.js';
 import { eventually } from '../support/poll.js';
 
@@ -158,6 +159,21 @@ describe('config reload: FileConfigSource', () => {
     assert.equal(log.warnings().filter((m) => m.includes('unreadable')).length, 1, 'logged once, not per poll');
   });
 
+  it('lifecycle contract: lost once per outage while running, stopped after stop(), IllegalTransitionError on a second start', async () => {
+    const events: string[] = [];
+    source = new FileConfigSource(loaded(WEB30), { path: mount.path('nope.properties'), pollMs: 3_600_000, watchDirectory: false, log: new MemoryLog() });
+    source.on('state', (to, from) => events.push(`${from}->${to}`));
+    source.on('lost', (e) => events.push(`lost:${e.message.includes('nope.properties')}`));
+    source.on('stopped', () => events.push('stopped'));
+    source.start();
+    assert.equal(await source.check(), 'unreadable');
+    assert.equal(await source.check(), 'unreadable');
+    assert.throws(() => source!.start(), IllegalTransitionError);
+    await source.stop();
+    await source.stop();
+    assert.deepEqual(events, ['new->running', 'lost:true', 'running->stopped', 'stopped']);
+  });
+
   it('the directory watch also sees a plain file rewritten in place (no kubelet)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sm-plain-config-'));
     const path = join(dir, 'plain.properties');
@@ -253,6 +269,20 @@ describe('config reload: KubeConfigSource (injected list+watch; no API server he
     assert.throws(() => new KubeConfigSource(loaded(''), { namespace: 'ns', name: 'x', client: fake, backoff: { initialMs: 10, maxMs: 5 } }), /backoff/);
   });
 
+  it('lifecycle contract: a failed list is lost (not a config error); stop() resolves after the loop and emits stopped', async () => {
+    source = make();
+    const events: string[] = [];
+    source.on('lost', (e) => events.push(`lost:${e.message}`));
+    source.on('stopped', () => events.push('stopped'));
+    source.start();
+    (await fake.lists.next('list')).fail(new Error('connection refused'));
+    (await fake.lists.next('list')).fail(new Error('connection refused'));
+    await source.stop();
+    assert.equal(source.state, 'stopped');
+    assert.deepEqual(events, ['lost:connection refused', 'stopped'], 'lost once per outage');
+    assert.equal(source.lastError(), '');
+  });
+
   it('lists, watches from the list version, applies good updates, rejects bad ones, and stops', async () => {
     source = make();
     const applied: string[] = [];
@@ -303,7 +333,7 @@ describe('config reload: KubeConfigSource (injected list+watch; no API server he
 
   it('failed lists and watches back off (doubling, capped) and a healthy watch resets the backoff', async () => {
     let now = 0;
-    source = make({ now: () => now, minWatchMs: 1000 });
+    source = make({ clock: { now: () => now }, minWatchMs: 1000 });
     source.start();
     (await fake.lists.next('list')).fail(new Error('connection refused'));
     (await fake.lists.next('list')).fail(new Error('connection refused'));

@@ -14,8 +14,10 @@ import {
   type IWatchResponse,
   type IDuplexStream,
   type ICompactionRequest,
+  type Election as Etcd3Election,
 } from 'etcd3';
 import type { Metadata } from '@grpc/grpc-js';
+import { EtcdElection } from './election.js';
 import { translateEtcdError } from './errors.js';
 
 /** Options of the etcd connection. */
@@ -203,6 +205,16 @@ export class EtcdGateway {
   openWatch(options: { requireLeader?: boolean } = {}): Promise<IDuplexStream<IWatchRequest, IWatchResponse>> {
     if (!options.requireLeader) return this.call('watch_open', '', () => this.client.watchClient.watch());
     return this.call('watch_open', '', () => openLeaderWatch(this.client));
+  }
+
+  /** A leader election under `<prefix>election/<name>/` for the Elector (see store/etcd/election.ts). */
+  election(prefix: string, name: string, ttlSeconds: number): EtcdElection {
+    return new EtcdElection(this, prefix, name, ttlSeconds);
+  }
+
+  /** etcd3's own Election under `prefix`; only EtcdElection uses it. */
+  etcd3Election(prefix: string, name: string, ttlSeconds: number): Etcd3Election {
+    return this.client.namespace(prefix).election(name, ttlSeconds);
   }
 
   /** Closes every connection. */

@@ -1,0 +1,15 @@
+/** Cancels what a Scheduler scheduled; calling it after the run, or twice, is harmless. */
+export type Cancel = () => void;
+
+/**
+ * Scheduler runs `fn` once after `ms`; injected next to the Clock so lifecycle tests drive retries
+ * and periodic work by hand instead of sleeping.
+ */
+export type Scheduler = (fn: () => void, ms: number) => Cancel;
+
+/** The real scheduler: an unref'd setTimeout, so a pending retry never keeps the process alive. */
+export const timerScheduler: Scheduler = (fn, ms) => {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return () => clearTimeout(t);
+};
