@@ -1,5 +1,5 @@
 import type { Clock } from '../domain/clock.js';
-import type { PresenceStore } from '../store/etcd/presence-store.js';
+import type { PresenceStore } from '../domain/ports.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 /** Options of PresenceTracker. */
