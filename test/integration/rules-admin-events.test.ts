@@ -169,7 +169,9 @@ describe('rule 18: a resumable event stream', function () {
       }
     })();
     await eventually(() => got.length >= 200, { timeoutMs: 20_000 });
+    const closed = new Promise((r) => stream.on('close', r));
     stream.cancel(); // the consumer goes away mid-stream…
+    await closed; // (nothing more arrives on it)
     const token1 = got[got.length - 1]!.resumeToken;
     // Stay away while the work goes on: at least 50 more events happen before the consumer resumes.
     const seenAtCancel = got.length;
