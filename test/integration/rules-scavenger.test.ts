@@ -108,7 +108,7 @@ describe('rule 14: one elected, fenced scavenger', function () {
       await lead.node.kill(); // leadership is lost without resigning; its campaign lease runs out
       await eventually(() => other.node.elector.fence, { timeoutMs: 8000, what: 'the other node elected' });
       const s = other.node.cache.get(hashSessionId(sessionId))!;
-      const store = (other.node.service as unknown as { deps: { store: import('../../src/domain/ports.js').SessionStore } }).deps.store;
+      const store = other.node.service.store;
       const r = await store.endFenced([{ s, reason: 'EXPIRED_IDLE' }], oldFence);
       assert.equal(r.fencedOut, true);
       assert.equal(r.ended.length, 0);
@@ -133,7 +133,7 @@ describe('rule 14: one elected, fenced scavenger', function () {
       await n.api.validate({ sessionId });
       await n.api.validate({ sessionId });
       await eventually(() => n.node.cache.get(hashSessionId(sessionId))!.version > stale.version);
-      const store = (n.node.service as unknown as { deps: { store: import('../../src/domain/ports.js').SessionStore } }).deps.store;
+      const store = n.node.service.store;
       const r = await store.endFenced([{ s: stale, reason: 'EXPIRED_IDLE' }], n.node.elector.fence!);
       assert.deepEqual([r.fencedOut, r.ended.length, r.changed], [false, 0, 1]);
       assert.equal((await n.api.validate({ sessionId })).verdict, Verdict.VERDICT_VALID);
