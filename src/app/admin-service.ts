@@ -2,10 +2,8 @@ import type { Clock } from '../domain/clock.js';
 import type { ClientType } from '../domain/client-type.js';
 import { InvalidPageSizeError, InvalidPageTokenError, SessionNotFoundError } from '../domain/errors.js';
 import type { LiveState } from '../domain/session.js';
-import type { SessionStore } from '../domain/ports.js';
-import type { NodeInfo } from '../cache/node-channel.js';
-import type { SessionCache } from '../cache/session-cache.js';
-import type { FreshnessGate, SessionService, SessionView } from './session-service.js';
+import type { FreshnessGate, NodeInfo, SessionMirror, SessionStore } from '../domain/ports.js';
+import type { SessionService, SessionView } from './session-service.js';
 import { requireName } from './validation.js';
 
 /** Filters of ListSessions; undefined matches everything. */
@@ -38,7 +36,7 @@ export class AdminService {
     private readonly deps: {
       service: SessionService;
       store: SessionStore;
-      cache: SessionCache;
+      cache: SessionMirror;
       feed: FreshnessGate;
       clock: Clock;
       nodes: () => NodeInfo[];

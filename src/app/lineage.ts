@@ -1,5 +1,6 @@
 import type { SessionStore, StoredSession } from '../domain/ports.js';
 import type { EndReason } from '../domain/session.js';
+import { AGAIN, casRetry } from './cas-retry.js';
 
 /** Steps of endLineage before it gives up (each a re-authentication or a record change raced it). */
 const MAX_STEPS = 64;
@@ -28,16 +29,17 @@ export interface LineageDeps {
  */
 export async function endLineage(deps: LineageDeps, hash: string, reason: EndReason, maxPointerAgeMs = Infinity): Promise<boolean> {
   let h = hash;
-  for (let i = 0; i < MAX_STEPS; i++) {
-    const { session, successor, successorAt } = await deps.store().getOrSuccessor(h);
-    if (session) {
-      if (await deps.end(session, reason)) return true;
-      continue; // changed meanwhile (re-authenticated, or re-created): read again
-    }
-    if (!successor) return false;
-    // A pointer without a time (written by an older version) counts as old.
-    if (maxPointerAgeMs !== Infinity && !(successorAt > 0 && deps.now() - successorAt <= maxPointerAgeMs)) return false;
-    h = successor;
-  }
-  return false;
+  return casRetry<boolean>(
+    async () => {
+      const { session, successor, successorAt } = await deps.store().getOrSuccessor(h);
+      // Changed meanwhile (re-authenticated, or re-created): read again.
+      if (session) return (await deps.end(session, reason)) ? true : AGAIN;
+      if (!successor) return false;
+      // A pointer without a time (written by an older version) counts as old.
+      if (maxPointerAgeMs !== Infinity && !(successorAt > 0 && deps.now() - successorAt <= maxPointerAgeMs)) return false;
+      h = successor;
+      return AGAIN;
+    },
+    { attempts: MAX_STEPS, exhausted: () => false },
+  );
 }

@@ -30,8 +30,6 @@ export interface NodeEventMap {
   'session-created': [site: string, clientType: ClientType];
   'session-ended': [site: string, clientType: ClientType, reason: EndReason];
   verdict: [verdict: Verdict];
-  /** A touch kept in memory (coalesced) or written to etcd. */
-  touch: [written: boolean];
   'scavenge-cycle': [report: ScavengeReport];
   /** This node became (true) or stopped being (false) the scavenger leader. */
   leadership: [leader: boolean];

@@ -45,7 +45,7 @@ export class PresenceTracker implements LongRunning<PresenceTrackerState, Presen
   writes = 0;
 
   constructor(
-    private readonly store: PresenceStore,
+    private readonly store: Pick<PresenceStore, 'publish' | 'withdraw'>,
     private readonly lease: () => string,
     private readonly clock: Clock,
     private readonly options: PresenceTrackerOptions,

@@ -1,18 +1,15 @@
 import type { Clock } from '../domain/clock.js';
 import { backstopTtlMs, mustPersist, withActivity } from '../domain/decisions.js';
-import type { SessionStore, StoredSession } from '../domain/ports.js';
+import type { SessionMirror, SessionStore, StoredSession } from '../domain/ports.js';
 import type { Activity, SessionRecord } from '../domain/session.js';
-import type { SessionCache } from '../cache/session-cache.js';
-import type { NodeEvents } from './node-events.js';
+import { AGAIN, casRetry } from './cas-retry.js';
 
 /** Options of TouchWriter. */
 export interface TouchWriterOptions {
   /** Added to every backstop lease TTL so the scavenger, not etcd, normally ends sessions. Required; a function is read per write. */
   leaseMarginMs: number | (() => number);
-  /** Attempts per write when other nodes keep changing the record. Default 3. */
+  /** Attempts per write when other nodes keep changing the record (then the write waits for the next touch or flush). Default 3. */
   maxAttempts?: number;
-  /** Telemetry sink. */
-  events?: NodeEvents;
 }
 
 /** Counters for telemetry and tests. */
@@ -45,7 +42,7 @@ export class TouchWriter {
 
   constructor(
     private readonly store: SessionStore,
-    private readonly cache: SessionCache,
+    private readonly cache: SessionMirror,
     private readonly clock: Clock,
     private readonly options: TouchWriterOptions,
   ) {
@@ -89,10 +86,7 @@ export class TouchWriter {
       };
     }
     if (mustPersist(stored.rec, p.activity, stored.rec)) this.kick(stored.hash);
-    else {
-      this.stats.coalesced++;
-      this.options.events?.emit('touch', false);
-    }
+    else this.stats.coalesced++;
   }
 
   /** Forgets a session's pending activity (it ended). */
@@ -119,25 +113,10 @@ export class TouchWriter {
   private async write(hash: string, p: Pending, force: boolean): Promise<void> {
     p.inflight = true;
     try {
-      let s: StoredSession | null = this.cache.get(hash) ?? (await this.store.get(hash)).session;
-      for (let i = 0; i < this.maxAttempts && s; i++) {
-        const next = withActivity(s.rec, p.activity);
-        if (next === s.rec) break; // the store already has this activity
-        // Judge again against the freshest record: another write may have made this one unnecessary.
-        if (!force && !mustPersist(s.rec, p.activity, s.rec)) break;
-        const r = await this.store.update(s, next, this.ttlFor(next));
-        if (r.ok) {
-          this.cache.upsert(r.session);
-          this.stats.written++;
-          this.options.events?.emit('touch', true);
-          // Nothing newer arrived while writing: the store has it all, forget the entry.
-          if (!p.again && p.activity.lastAccessAt <= next.lastAccessAt && p.activity.hits <= next.hits) this.pending.delete(hash);
-          break;
-        }
-        s = r.current;
-        if (s) this.cache.upsert(s);
-      }
-      if (!s) this.pending.delete(hash);
+      const first = this.cache.get(hash) ?? (await this.store.get(hash)).session;
+      // True when the session is gone: its pending activity goes with it.
+      const gone = !first || (await this.writeActivity(hash, p, first, force));
+      if (gone) this.pending.delete(hash);
     } catch (err) {
       this.stats.failed++;
       this.onError(err);
@@ -148,6 +127,36 @@ export class TouchWriter {
         this.kick(hash);
       }
     }
+  }
+
+  /**
+   * Compare-and-swaps the pending activity into the record, re-judging on the freshest record after
+   * each conflict; true when the session is gone. When other nodes keep changing the record the
+   * activity stays pending for the next touch or flush (no error).
+   */
+  private writeActivity(hash: string, p: Pending, first: StoredSession, force: boolean): Promise<boolean> {
+    let s = first;
+    return casRetry<boolean>(
+      async () => {
+        const next = withActivity(s.rec, p.activity);
+        if (next === s.rec) return false; // the store already has this activity
+        // Judge again against the freshest record: another write may have made this one unnecessary.
+        if (!force && !mustPersist(s.rec, p.activity, s.rec)) return false;
+        const r = await this.store.update(s, next, this.ttlFor(next));
+        if (r.ok) {
+          this.cache.upsert(r.session);
+          this.stats.written++;
+          // Nothing newer arrived while writing: the store has it all, forget the entry.
+          if (!p.again && p.activity.lastAccessAt <= next.lastAccessAt && p.activity.hits <= next.hits) this.pending.delete(hash);
+          return false;
+        }
+        if (!r.current) return true;
+        this.cache.upsert(r.current);
+        s = r.current;
+        return AGAIN;
+      },
+      { attempts: this.maxAttempts, exhausted: () => false },
+    );
   }
 
   /** Writes every pending activity now (shutdown) and waits for all writes; returns how many failed. */

@@ -140,23 +140,6 @@ export interface ConfigSource {
   lastError?(): string;
 }
 
-// ---- presence port
-
-/**
- * PresenceStore is the port through which the PresenceTracker publishes this node's presence of a
- * session (SPEC rules 4 and 5): one entry per (session, node), held under the node's lease so it
- * disappears with a dead node.
- */
-export interface PresenceStore {
-  /**
-   * Publishes (connections, instances) for a session under the node lease `leaseTag` (opaque; the
-   * node registry's, '0' while it has none); false when the session no longer exists.
-   */
-  publish(hash: string, connections: number, instances: number, leaseTag: string): Promise<boolean>;
-  /** Removes this node's presence for a session. */
-  withdraw(hash: string): Promise<void>;
-}
-
 /** SessionStore is the port through which the core reads and writes sessions (etcd in production). */
 export interface SessionStore {
   /** Applies the login rules and writes the new session, atomically; retries races internally. */
@@ -185,4 +168,65 @@ export interface SessionStore {
   setAttribute(s: StoredSession, name: string, value: Uint8Array, etag: string, cond: AttributeCondition): Promise<CasResult>;
   /** Deletes an attribute; throws AttributeNotFoundError / EtagMismatchError; CAS failure on session changes. */
   deleteAttribute(s: StoredSession, name: string, cond: AttributeCondition): Promise<CasResult>;
+}
+
+// ---- app-facing ports (mirror, presence, freshness)
+
+/**
+ * SessionMirror is the node-local, watch-fed copy of the session records that the core answers reads
+ * from (the session cache in production); the core also writes its own results into it at once.
+ */
+export interface SessionMirror {
+  /** The mirrored session, or undefined when the mirror holds none. */
+  get(hash: string): StoredSession | undefined;
+  /** Whether the stored record exists but cannot be decoded (answered as UNREADABLE_RECORD). */
+  isUnreadable(hash: string): boolean;
+  /** Stores a session this node read or wrote, unless the mirror already holds a newer version. */
+  upsert(s: StoredSession): unknown;
+  /** Drops a session this node ended, unless the mirror holds a newer incarnation. */
+  forget(hash: string, incarnation: number): void;
+  /** Every mirrored session (any order). */
+  values(): Iterable<StoredSession>;
+  /** Registers a listener told whenever a session leaves the mirror. */
+  onDelete(listener: (hash: string) => void): unknown;
+}
+
+/** PresenceMirror is the node-local copy of every node's published presence (connections and heartbeating instances). */
+export interface PresenceMirror {
+  /** Whether any node holds an open connection of the session. */
+  hasConnection(hash: string): boolean;
+  /** Whether any node reports the session present (a connection or a recent heartbeat). */
+  hasPresence(hash: string): boolean;
+  /** Since when this node has known the session to be without a connection anywhere (never earlier than it could know). */
+  lostSince(hash: string): number;
+  /** Whether a node other than `nodeId` holds an open connection of the session. */
+  hasConnectionElsewhere(hash: string, nodeId: string): boolean;
+}
+
+/** A registered replica as the node list shows it. */
+export interface NodeInfo {
+  readonly nodeId: string;
+  readonly startTime: number;
+  readonly configVersion: string;
+}
+
+/** FreshnessGate says whether the mirrors may be trusted and lets a reader wait until they have caught up. */
+export interface FreshnessGate {
+  /** Throws CacheStaleError / NotServingError when the mirror must not be trusted. */
+  assertFresh(): void;
+  /** Resolves once the mirror holds every change committed before the call (a shared quorum read). */
+  sync(): Promise<number>;
+}
+
+/** PresenceStore is the port through which a node publishes its presence and records lost connections. */
+export interface PresenceStore {
+  /**
+   * Publishes this node's (connections, instances) for a session, tied to the node's liveness tag so
+   * it disappears with the node; false when the session no longer exists.
+   */
+  publish(hash: string, connections: number, instances: number, liveness: string): Promise<boolean>;
+  /** Removes this node's presence for a session. */
+  withdraw(hash: string): Promise<void>;
+  /** Records when a connection-bound session lost its last connection (0 = attached) if unchanged since `s`; null when it changed. */
+  markLost(s: StoredSession, at: number): Promise<StoredSession | null>;
 }

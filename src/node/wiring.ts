@@ -111,7 +111,7 @@ export abstract class NodeWiring {
     });
     this.store = store;
     const presenceStore = new PresenceStore(this.etcd, this.keys, options.nodeId);
-    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs + policy().maxClockSkewMs, events: this.events });
+    this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs + policy().maxClockSkewMs });
     this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
     this.registry = new NodeRegistry(this.etcd, this.keys, {
       nodeId: options.nodeId,

@@ -21,7 +21,7 @@ describe('logins without per-user rules are group-committed', function () {
   });
 
   it('200 concurrent mobile logins: 200 sessions, each with its attribute and CREATED event, in fewer txns', async () => {
-    const store = (n.node.service as unknown as { deps: { store: EtcdSessionStore } }).deps.store;
+    const store = n.node.service.store as EtcdSessionStore;
     const before = { ...store.logins.stats };
     const ids = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>

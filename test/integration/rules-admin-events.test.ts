@@ -169,9 +169,13 @@ describe('rule 18: a resumable event stream', function () {
       }
     })();
     await eventually(() => got.length >= 200, { timeoutMs: 20_000 });
+    const closed = new Promise((r) => stream.on('close', r));
     stream.cancel(); // the consumer goes away mid-stream…
+    await closed; // (nothing more arrives on it)
     const token1 = got[got.length - 1]!.resumeToken;
-    await new Promise((r) => setTimeout(r, 500));
+    // Stay away while the work goes on: at least 50 more events happen before the consumer resumes.
+    const seenAtCancel = got.length;
+    await eventually(() => expected.length >= Math.min(1000, seenAtCancel + 50), { timeoutMs: 20_000, what: 'events to happen while disconnected' });
     stream = adm.watchEvents({ resumeToken: token1 }); // …and resumes from its last token
     collect(stream, got);
     await work;

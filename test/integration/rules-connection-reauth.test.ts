@@ -4,6 +4,7 @@ import { ClientType, SessionState } from '../../src/gen/sessionmanager/v1/sessio
 import { AttachResponse_Kind, Verdict, type AttachResponse } from '../../src/gen/sessionmanager/v1/session_service.js';
 import { hashSessionId } from '../../src/app/ids.js';
 import { EtcdCluster } from '../support/etcd.js';
+import { OffsetClock } from '../support/fake-clock.js';
 import { failure } from '../support/grpc-errors.js';
 import { startNode, type TestNode } from '../support/nodes.js';
 import { eventually } from '../support/poll.js';
@@ -24,11 +25,13 @@ describe('rule 6: connection-bound sessions (Elvis)', function () {
   let a: TestNode;
   let b: TestNode;
   const CONFIG = 'session.timeout.web=2s\nsession.connection.grace=3s\nsession.timeout.absolute=0';
+  // One clock for every node of this cluster: a test moves it instead of sleeping (they never disagree).
+  const clock = new OffsetClock();
 
   before(async () => {
     etcd = await EtcdCluster.start();
-    a = await startNode({ endpoints: etcd.endpoints, config: CONFIG, nodeId: 'elvis-a', node: { nodeLeaseTtlSeconds: 2 } });
-    b = await startNode({ endpoints: etcd.endpoints, config: CONFIG, nodeId: 'elvis-b', node: { nodeLeaseTtlSeconds: 2 } });
+    a = await startNode({ endpoints: etcd.endpoints, config: CONFIG, clock, nodeId: 'elvis-a', node: { nodeLeaseTtlSeconds: 2 } });
+    b = await startNode({ endpoints: etcd.endpoints, config: CONFIG, clock, nodeId: 'elvis-b', node: { nodeLeaseTtlSeconds: 2 } });
   });
   after(async () => {
     await Promise.allSettled([a?.stop(), b?.stop()]);
@@ -43,11 +46,10 @@ describe('rule 6: connection-bound sessions (Elvis)', function () {
     const stream = await attach(a, sessionId);
     const hash = hashSessionId(sessionId);
     await eventually(() => b.node.presenceMirror.hasConnection(hash), { what: 'B sees the connection' });
-    // Far past the 2 s web timeout and the 3 s grace, with no requests at all:
-    const until = Date.now() + 4500;
-    while (Date.now() < until) {
+    // Far past the 2 s web timeout and the 3 s grace (4.5 s on the nodes' clock), with no requests at all:
+    for (let t = 0; t < 4500; t += 500) {
       assert.equal((await b.api.get({ sessionId })).session?.state, SessionState.SESSION_STATE_ACTIVE);
-      await new Promise((r) => setTimeout(r, 500));
+      clock.advance(500);
     }
     stream.cancel();
     const closedAt = Date.now();
@@ -59,17 +61,21 @@ describe('rule 6: connection-bound sessions (Elvis)', function () {
 
   it('re-attaching within the grace keeps the session', async () => {
     const { sessionId } = await desktop(a, 'priscilla');
+    const hash = hashSessionId(sessionId);
     const s1 = await attach(a, sessionId);
     s1.cancel();
-    await new Promise((r) => setTimeout(r, 1000));
+    // The detach has been recorded (connection lost now), then 1 s passes before the client re-attaches.
+    await eventually(() => (a.node.cache.get(hash)?.rec.connectionLostAt ?? 0) > 0, { what: 'the detach to be recorded' });
+    clock.advance(1000);
     const s2 = await attach(b, sessionId);
-    await new Promise((r) => setTimeout(r, 3500));
+    await eventually(() => a.node.presenceMirror.hasConnection(hash), { what: 'A sees the new connection' });
+    clock.advance(3500); // past the 3 s grace counted from the detach
     assert.equal((await a.api.validate({ sessionId })).verdict, Verdict.VERDICT_VALID);
     s2.cancel();
   });
 
   it('the node holding the stream dies → the session ends unless the client re-attaches elsewhere within the grace', async () => {
-    const c = await startNode({ endpoints: etcd.endpoints, config: CONFIG, nodeId: 'elvis-c', node: { nodeLeaseTtlSeconds: 2 } });
+    const c = await startNode({ endpoints: etcd.endpoints, config: CONFIG, clock, nodeId: 'elvis-c', node: { nodeLeaseTtlSeconds: 2 } });
     const lost = await desktop(c, 'lisa');
     const kept = await desktop(c, 'marie');
     await attach(c, lost.sessionId);

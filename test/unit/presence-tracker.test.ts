@@ -5,7 +5,7 @@ import { IllegalTransitionError } from '../../src/lifecycle/lifecycle.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 /** A presence store that records what it was asked; `failNext` makes the next publish throw. */
-class FakePresenceStore implements PresenceStore {
+class FakePresenceStore implements Pick<PresenceStore, 'publish' | 'withdraw'> {
   readonly calls: string[] = [];
   failNext: Error | undefined;
   publish(hash: string, connections: number, instances: number, leaseTag: string): Promise<boolean> {
