@@ -1,0 +1,59 @@
+// What every sessionctl command is built from: the context a command runs in, the command shape
+// the table holds, and the argument checks the commands share.
+import { ClientType, type AdminClient, type SessionClient } from '@session-manager/client';
+import { UsageError } from './ctl-credentials.js';
+import type { FlagName, ParsedCommandLine } from './ctl-flags.js';
+import type { OutputFormat } from './ctl-output.js';
+
+/** The client types `--type` accepts, in the order of the API's ClientType values (1-based). */
+export const CLIENT_TYPES = ['web', 'desktop', 'plugin', 'mobile', 'widget', 'api', 'admin'] as const;
+
+/** The flags every command takes, listed in the global help. */
+export const GLOBAL_FLAGS: FlagName[] = ['endpoints', 'output', 'timeout', 'token-file', 'ca-file', 'cert-file', 'key-file', 'server-name'];
+
+/** What a command runs with: the command line, its own arguments, lazily made clients and the printer. */
+export interface CommandContext {
+  /** The parsed command line (flags of every command; values apply flag > environment > default). */
+  cl: ParsedCommandLine;
+  /** The positional arguments after the command name. */
+  args: string[];
+  /** The `-o` format when one was given. */
+  format: OutputFormat | undefined;
+  /** The command's name and argument synopsis, for usage errors. */
+  name: string;
+  synopsis: string;
+  /** A SessionClient, closed when the command returns. */
+  session: () => SessionClient;
+  /** An AdminClient, closed when the command returns. */
+  admin: () => AdminClient;
+  /** Prints plain data in the chosen format; `tabular` is the table form, `listDefault` makes table the default. */
+  out: (data: unknown, tabular?: () => string, listDefault?: boolean) => void;
+}
+
+/** One sessionctl command: its synopsis and help, its own flags, and what it does (returns the exit code). */
+export interface Command {
+  args: string;
+  summary: string;
+  flags: FlagName[];
+  /** Needs an admin credential (said in its help). */
+  admin?: boolean;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+/** Checks that the command got exactly `n` positional arguments and returns them. */
+export function need(ctx: CommandContext, n: number): string[] {
+  if (ctx.args.length < n) throw new UsageError(`${ctx.name} needs ${n} argument(s): sessionctl ${ctx.name} ${ctx.synopsis}`);
+  if (ctx.args.length > n) throw new UsageError(`${ctx.name}: unexpected argument ${JSON.stringify(ctx.args[n])}`);
+  return ctx.args;
+}
+
+/** The API ClientType of a `--type` name (unspecified when none is given). */
+export function clientTypeOf(name: string | undefined): ClientType {
+  if (name === undefined) return ClientType.CLIENT_TYPE_UNSPECIFIED;
+  const i = CLIENT_TYPES.indexOf(name as (typeof CLIENT_TYPES)[number]);
+  if (i < 0) throw new UsageError(`unknown --type ${JSON.stringify(name)}; one of ${CLIENT_TYPES.join(', ')}`);
+  return (i + 1) as ClientType;
+}
+
+/** Exit code of a verdict: 0 when VALID, 1 otherwise. */
+export const verdictExit = (valid: boolean): number => (valid ? 0 : 1);
