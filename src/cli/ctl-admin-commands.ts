@@ -2,7 +2,7 @@
 // status, and the lifecycle event stream.
 import { SessionState, type WatchEventsResponse } from '@session-manager/client';
 import { UsageError } from './ctl-credentials.js';
-import { clientTypeOf, need, type Command } from './ctl-command.js';
+import { clientTypeOf, command } from './ctl-command.js';
 import { age, plain, render, table } from './ctl-output.js';
 
 /** The API SessionState of a `--state` filter (unspecified when none is given). */
@@ -14,13 +14,9 @@ function stateOf(s: string | undefined): SessionState {
 }
 
 /** `list`: one page of sessions (or every page with --all), filtered. */
-export const list: Command = {
-  args: '[--site S] [--user U] [--type T] [--state active|reauth] [--page-size N] [--page-token P] [--all]',
-  summary: 'list sessions (admin); one page unless --all',
-  flags: ['site', 'user', 'type', 'state', 'page-size', 'page-token', 'all'],
-  admin: true,
-  async run(ctx) {
-    need(ctx, 0);
+export const list = command(
+  { args: '[--site S] [--user U] [--type T] [--state active|reauth] [--page-size N] [--page-token P] [--all]', summary: 'list sessions (admin); one page unless --all', flags: ['site', 'user', 'type', 'state', 'page-size', 'page-token', 'all'], admin: true, positionals: 0 },
+  async (ctx) => {
     const state = stateOf(ctx.cl.get('state'));
     const ps = ctx.cl.get('page-size');
     const pageSize = ps === undefined ? 0 : Number(ps);
@@ -46,45 +42,30 @@ export const list: Command = {
         ) + (data.nextPageToken ? `\n\nmore: --page-token ${data.nextPageToken}` : ''),
       true,
     );
-    return 0;
   },
-};
+);
 
 /** `revoke`: end one session by the REF that list shows. */
-export const revoke: Command = {
-  args: '<session-ref>',
-  summary: 'end one session (REVOKED) by the REF that list shows (admin)',
-  flags: [],
-  admin: true,
-  async run(ctx) {
-    const [ref] = need(ctx, 1);
+export const revoke = command(
+  { args: '<session-ref>', summary: 'end one session (REVOKED) by the REF that list shows (admin)', admin: true, positionals: 1 },
+  async (ctx, [ref]) => {
     await ctx.admin().revokeSession(ref!);
     ctx.out({ revoked: 1 });
-    return 0;
   },
-};
+);
 
 /** `revoke-user`: end all of a user's sessions at a site. */
-export const revokeUser: Command = {
-  args: '--site S --user U',
-  summary: "end all of a user's sessions at a site (admin)",
-  flags: ['site', 'user'],
-  admin: true,
-  async run(ctx) {
-    need(ctx, 0);
+export const revokeUser = command(
+  { args: '--site S --user U', summary: "end all of a user's sessions at a site (admin)", flags: ['site', 'user'], admin: true, positionals: 0 },
+  async (ctx) => {
     ctx.out({ revoked: await ctx.admin().revokeUserSessions(ctx.cl.get('site') ?? '', ctx.cl.get('user') ?? '') });
-    return 0;
   },
-};
+);
 
 /** `status`: nodes, scavenger leader, config version and session counts. */
-export const status: Command = {
-  args: '',
-  summary: 'nodes, scavenger leader, config version, session counts (admin)',
-  flags: [],
-  admin: true,
-  async run(ctx) {
-    need(ctx, 0);
+export const status = command(
+  { args: '', summary: 'nodes, scavenger leader, config version, session counts (admin)', admin: true, positionals: 0 },
+  async (ctx) => {
     const st = plain(await ctx.admin().getClusterStatus()) as {
       nodes?: Array<Record<string, unknown>>;
       sessionCounts?: Array<Record<string, unknown>>;
@@ -105,18 +86,13 @@ export const status: Command = {
         ].join('\n'),
       true,
     );
-    return 0;
   },
-};
+);
 
 /** `events`: follow lifecycle events until Ctrl-C, one line (or document) per event. */
-export const events: Command = {
-  args: '[--from TOKEN]',
-  summary: 'follow lifecycle events until Ctrl-C (admin); resume with --from',
-  flags: ['from'],
-  admin: true,
-  async run(ctx) {
-    need(ctx, 0);
+export const events = command(
+  { args: '[--from TOKEN]', summary: 'follow lifecycle events until Ctrl-C (admin); resume with --from', flags: ['from'], admin: true, positionals: 0 },
+  async (ctx) => {
     const format = ctx.format ?? 'table';
     const stream = ctx.admin().watchEvents(ctx.cl.get('from') ?? '');
     let header = false;
@@ -141,6 +117,5 @@ export const events: Command = {
         resolve();
       });
     });
-    return 0;
   },
-};
+);

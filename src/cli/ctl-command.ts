@@ -41,7 +41,7 @@ export interface Command {
 }
 
 /** Checks that the command got exactly `n` positional arguments and returns them. */
-export function need(ctx: CommandContext, n: number): string[] {
+function need(ctx: CommandContext, n: number): string[] {
   if (ctx.args.length < n) throw new UsageError(`${ctx.name} needs ${n} argument(s): sessionctl ${ctx.name} ${ctx.synopsis}`);
   if (ctx.args.length > n) throw new UsageError(`${ctx.name}: unexpected argument ${JSON.stringify(ctx.args[n])}`);
   return ctx.args;
@@ -53,6 +53,31 @@ export function clientTypeOf(name: string | undefined): ClientType {
   const i = CLIENT_TYPES.indexOf(name as (typeof CLIENT_TYPES)[number]);
   if (i < 0) throw new UsageError(`unknown --type ${JSON.stringify(name)}; one of ${CLIENT_TYPES.join(', ')}`);
   return (i + 1) as ClientType;
+}
+
+/** How a command is declared: its synopsis, its help line, its own flags, and the exact number of positional arguments (unchecked when absent). */
+export interface CommandSpec {
+  args: string;
+  summary: string;
+  flags?: FlagName[];
+  admin?: boolean;
+  positionals?: number;
+}
+
+/**
+ * Declares a command: the positional arguments are checked against `spec.positionals` before `run`
+ * gets them, and a run that returns nothing exits 0.
+ */
+export function command(spec: CommandSpec, run: (ctx: CommandContext, args: string[]) => Promise<number | void>): Command {
+  const { positionals, flags = [], ...rest } = spec;
+  return {
+    ...rest,
+    flags,
+    async run(ctx) {
+      const args = positionals === undefined ? ctx.args : need(ctx, positionals);
+      return (await run(ctx, args)) ?? 0;
+    },
+  };
 }
 
 /** Exit code of a verdict: 0 when VALID, 1 otherwise. */

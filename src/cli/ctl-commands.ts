@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { UsageError } from './ctl-credentials.js';
-import { CLIENT_TYPES, GLOBAL_FLAGS, need, type Command } from './ctl-command.js';
+import { CLIENT_TYPES, command, GLOBAL_FLAGS, type Command } from './ctl-command.js';
 import { CTL_FLAGS, type FlagName } from './ctl-flags.js';
 import { attrDel, attrGet, attrSet } from './ctl-attribute-commands.js';
 import { create, end, reauth, resume } from './ctl-login-commands.js';
@@ -11,32 +11,18 @@ import { endMine, get, heartbeat, mySessions, validate } from './ctl-session-com
 import { events, list, revoke, revokeUser, status } from './ctl-admin-commands.js';
 
 /** `version`: the versions of sessionctl, its client library and node. */
-const version: Command = {
-  args: '',
-  summary: 'print the versions of sessionctl and its client library',
-  flags: [],
-  async run(ctx) {
-    need(ctx, 0);
-    const req = createRequire(import.meta.url);
-    const own = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    const client = req('@session-manager/client/package.json') as { version: string };
-    ctx.out({ sessionctl: own.version, client: client.version, node: process.version });
-    return 0;
-  },
-};
+const version = command({ args: '', summary: 'print the versions of sessionctl and its client library', positionals: 0 }, async (ctx) => {
+  const req = createRequire(import.meta.url);
+  const own = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const client = req('@session-manager/client/package.json') as { version: string };
+  ctx.out({ sessionctl: own.version, client: client.version, node: process.version });
+});
 
 /** `help`: the usage of sessionctl or of one command. */
-const help: Command = {
-  args: '[command]',
-  summary: 'show help for sessionctl or one command',
-  flags: [],
-  async run(ctx) {
-    const [cmd] = ctx.args;
-    if (cmd !== undefined && !COMMANDS[cmd]) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
-    process.stdout.write((cmd ? commandHelp(cmd) : usage()) + '\n');
-    return 0;
-  },
-};
+const help = command({ args: '[command]', summary: 'show help for sessionctl or one command' }, async (_ctx, [cmd]) => {
+  if (cmd !== undefined && !COMMANDS[cmd]) throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
+  process.stdout.write((cmd ? commandHelp(cmd) : usage()) + '\n');
+});
 
 /** Every command by name, in the order `sessionctl --help` lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
