@@ -66,16 +66,18 @@ export interface CommandSpec {
 
 /**
  * Declares a command: the positional arguments are checked against `spec.positionals` before `run`
- * gets them, and a run that returns nothing exits 0.
+ * gets them, and a run that returns no number exits 0.
  */
-export function command(spec: CommandSpec, run: (ctx: CommandContext, args: string[]) => Promise<number | void>): Command {
+export function command(spec: CommandSpec, run: (ctx: CommandContext, args: string[]) => Promise<unknown>): Command {
   const { positionals, flags = [], ...rest } = spec;
   return {
     ...rest,
     flags,
     async run(ctx) {
       const args = positionals === undefined ? ctx.args : need(ctx, positionals);
-      return (await run(ctx, args)) ?? 0;
+      const code = await run(ctx, args);
+      // An expression-bodied run returns whatever its last call returned: only a number is an exit code.
+      return typeof code === 'number' ? code : 0;
     },
   };
 }

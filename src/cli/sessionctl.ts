@@ -64,7 +64,9 @@ async function main(argv: string[]): Promise<number> {
         clients.push(c);
         return c;
       },
-      out: (data, tabular, listDefault) => process.stdout.write(render(data, format ?? (listDefault ? 'table' : 'yaml'), tabular) + '\n'),
+      out: (data, tabular, listDefault) => {
+        process.stdout.write(render(data, format ?? (listDefault ? 'table' : 'yaml'), tabular) + '\n');
+      },
     };
     return await cmd.run(ctx);
   } catch (err) {
