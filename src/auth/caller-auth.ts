@@ -69,6 +69,7 @@ const MAX_CACHED_TOKENS = 1024;
  * files, so a reload or a deleted token file applies to the next call.
  */
 export class CallerAuth {
+  /** `required` (every call names a caller) or `anonymous` (no caller needed; AdminService may still be guarded). */
   readonly mode: AuthMode;
   private readonly tokens: TokenFiles;
   private readonly legacy: CallerRule | undefined;

@@ -19,8 +19,9 @@ export interface CommandContext {
   args: string[];
   /** The `-o` format when one was given. */
   format: OutputFormat | undefined;
-  /** The command's name and argument synopsis, for usage errors. */
+  /** The command's name, for usage errors. */
   name: string;
+  /** The command's argument synopsis (Command.args), for usage errors. */
   synopsis: string;
   /** A SessionClient, closed when the command returns. */
   session: () => SessionClient;
@@ -32,11 +33,15 @@ export interface CommandContext {
 
 /** One sessionctl command: its synopsis and help, its own flags, and what it does (returns the exit code). */
 export interface Command {
+  /** Argument synopsis shown after `sessionctl <name>`. */
   args: string;
+  /** One line of help. */
   summary: string;
+  /** The command's own flags (listed in its help; the global flags apply too). */
   flags: FlagName[];
   /** Needs an admin credential (said in its help). */
   admin?: boolean;
+  /** Runs the command; resolves to its exit code. */
   run(ctx: CommandContext): Promise<number>;
 }
 
@@ -57,10 +62,15 @@ export function clientTypeOf(name: string | undefined): ClientType {
 
 /** How a command is declared: its synopsis, its help line, its own flags, and the exact number of positional arguments (unchecked when absent). */
 export interface CommandSpec {
+  /** As Command.args. */
   args: string;
+  /** As Command.summary. */
   summary: string;
+  /** As Command.flags; default none. */
   flags?: FlagName[];
+  /** As Command.admin. */
   admin?: boolean;
+  /** The exact number of positional arguments; default unchecked. */
   positionals?: number;
 }
 
