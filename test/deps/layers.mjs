@@ -9,6 +9,7 @@
 //           …Port, …Repository) is declared in src/domain/ports.ts only (the one ports module).
 // Every violation is printed as `file:line: rule: what`. Exit 1 when there is any; with --report
 // the same list is printed and the exit is 0 (to see what remains while a restructure is under way).
+// Usage: node test/deps/layers.mjs [--report] [--root DIR]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 
@@ -16,8 +17,11 @@ const MAX_LINES = 300;
 const PORT_NAME = /(Store|Source|Gate|Channel|Port|Repository)$/;
 const PORTS_MODULE = 'src/domain/ports.ts';
 
-const root = new URL('../../', import.meta.url).pathname;
-const reportOnly = process.argv.includes('--report');
+const args = process.argv.slice(2);
+const reportOnly = args.includes('--report');
+// --root DIR checks another tree laid out like this repository (the script's own test uses it).
+const rootArg = args.indexOf('--root');
+const root = rootArg >= 0 ? join(args[rootArg + 1] ?? '.', '/') : new URL('../../', import.meta.url).pathname;
 
 /** Every .ts file under dir (relative to the repository root, with forward slashes), src/gen left out. */
 function sources(dir) {
