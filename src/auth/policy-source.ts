@@ -7,8 +7,11 @@ import { parsePolicy, PolicyInvalidError, policyVersionOf, type CallerPolicy } f
 
 /** The narrow logger the policy source writes to; a pino Logger satisfies it. */
 export interface PolicyLog {
+  /** A reload, or a return to the policy in force. */
   info(fields: object, msg: string): void;
+  /** Something degraded but still working. */
   warn(fields: object, msg: string): void;
+  /** A rejected update (the last good policy stays in force). */
   error(fields: object, msg: string): void;
 }
 
@@ -32,7 +35,9 @@ export type PolicyFileSourceState = 'new' | 'running' | 'stopped';
 
 /** Events of PolicyFileSource besides the lifecycle ones: each applied policy, each rejected update's problems. */
 export interface PolicyFileSourceEvents {
+  /** A valid update was applied. */
   change: [policy: CallerPolicy];
+  /** An update was refused, with every problem found (once per distinct bad text). */
   reject: [problems: readonly string[]];
 }
 
