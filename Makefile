@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 help:
 	@echo "make run    start local etcd (.data/) and one node on $(LISTEN)"
 	@echo "make test   the whole test suite"
-	@echo "make build | generate | lint-proto | breaking | check-generated | check-deps | test-unit | test-integration | test-chart | test-alerts | clean"
+	@echo "make build | generate | lint-proto | breaking | check-generated | check-deps | check-layers | test-unit | test-integration | test-chart | test-alerts | clean"
 	@echo "make generate-clients | check-generated-clients   (clients/typescript/src/gen)"
 
 # System packages: one apt-get update, then install what is missing.
@@ -124,6 +124,17 @@ check-generated: node_modules/.package-lock.json
 check-deps: node-lts node_modules/.package-lock.json
 	node test/deps/check.mjs
 
+# The structure rules of ARCHITECTURE.md a script can see (test/deps/layers.mjs): no hand-written file
+# in src/ over 300 lines, src/domain imports only itself, src/app no src/store/etcd, src/config and
+# src/cache no src/app, ports declared in src/domain/ports.ts only. `make check-layers-report` lists
+# the violations without failing.
+.PHONY: check-layers check-layers-report
+check-layers: node-lts
+	node test/deps/layers.mjs
+
+check-layers-report: node-lts
+	node test/deps/layers.mjs --report
+
 test-unit: build
 	$(MOCHA) 'dist/test/unit/**/*.test.js'
 
@@ -192,7 +203,7 @@ soak: deps build
 	node dist/bench/soak.js
 	node dist/bench/soak-report.js
 
-test: deps lint-proto breaking check-generated check-generated-clients check-deps build
+test: deps lint-proto breaking check-generated check-generated-clients check-deps check-layers build
 	$(MOCHA) 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'
 	$(MAKE) --no-print-directory test-telemetry test-property test-interop test-chart test-alerts
 

@@ -26,7 +26,9 @@ export const ANONYMOUS_CALLER = 'anonymous';
 export interface Caller {
   /** Policy name; what audit logs and lifecycle events show (never a credential). */
   readonly name: string;
+  /** The method classes the caller may call (validate, login, admin). */
   readonly allow: ReadonlySet<MethodClass>;
+  /** The sites the caller may act on. */
   readonly sites: SiteScope;
   /** True in anonymous mode. */
   readonly anonymous: boolean;
@@ -36,8 +38,11 @@ export interface Caller {
 
 /** Where the caller policy comes from; a PolicyFileSource satisfies it. */
 export interface PolicyProvider {
+  /** The policy in force. */
   current(): CallerPolicy;
+  /** Subscribes to applied policies; returns the unsubscribe. */
   onChange(listener: (p: CallerPolicy) => void): () => void;
+  /** The last rejected update's error; '' when the last update was good. */
   lastError?(): string;
 }
 
@@ -69,6 +74,7 @@ const MAX_CACHED_TOKENS = 1024;
  * files, so a reload or a deleted token file applies to the next call.
  */
 export class CallerAuth {
+  /** `required` (every call names a caller) or `anonymous` (no caller needed; AdminService may still be guarded). */
   readonly mode: AuthMode;
   private readonly tokens: TokenFiles;
   private readonly legacy: CallerRule | undefined;

@@ -1,12 +1,17 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Lifecycle, type LifecycleEvents, type LongRunning, type Transitions } from '../lifecycle/lifecycle.js';
+import type { Listener, Unsubscribe } from '../lifecycle/listeners.js';
 import { parsePolicy, PolicyInvalidError, policyVersionOf, type CallerPolicy } from './policy.js';
 
 /** The narrow logger the policy source writes to; a pino Logger satisfies it. */
 export interface PolicyLog {
+  /** A reload, or a return to the policy in force. */
   info(fields: object, msg: string): void;
+  /** Something degraded but still working. */
   warn(fields: object, msg: string): void;
+  /** A rejected update (the last good policy stays in force). */
   error(fields: object, msg: string): void;
 }
 
@@ -18,27 +23,46 @@ export interface PolicyFileSourceOptions {
   pollMs?: number;
   /** How long a burst of directory events settles before the file is read. Default 100 ms. */
   settleMs?: number;
+  /** Where reloads and rejected updates are logged. Default: not logged. */
   log?: PolicyLog;
 }
+
+/**
+ * States of PolicyFileSource: `new` (loaded, not watching), `running` (watching and polling),
+ * `stopped` (no more reloads; the last policy stays readable).
+ */
+export type PolicyFileSourceState = 'new' | 'running' | 'stopped';
+
+/** Events of PolicyFileSource besides the lifecycle ones: each applied policy, each rejected update's problems. */
+export interface PolicyFileSourceEvents {
+  /** A valid update was applied. */
+  change: [policy: CallerPolicy];
+  /** An update was refused, with every problem found (once per distinct bad text). */
+  reject: [problems: readonly string[]];
+}
+
+type PolicySourceEventMap = LifecycleEvents<PolicyFileSourceState> & PolicyFileSourceEvents;
+
+const TRANSITIONS: Transitions<PolicyFileSourceState> = { new: ['running', 'stopped'], running: ['stopped'], stopped: [] };
 
 /**
  * PolicyFileSource loads the caller policy at start (an unreadable or invalid file stops the start)
  * and reloads it live like the cluster config: the file's directory is watched (kubelet swaps
  * Secret mounts by symlink) and polled; an update is applied only if the whole file is valid,
- * otherwise the last good policy stays in force and the error is kept, logged and reported.
+ * otherwise the last good policy stays in force and the error is kept, logged and reported. It keeps
+ * the one lifecycle contract (LongRunning: new -> running -> stopped) with typed `change` and
+ * `reject` events.
  */
-export class PolicyFileSource {
+export class PolicyFileSource implements LongRunning<PolicyFileSourceState, PolicyFileSourceEvents> {
   private policy: CallerPolicy;
   private error = '';
   private lastSeen: string;
   private watcher: FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
-  private running = false;
   private readonly pollMs: number;
   private readonly settleMs: number;
-  private readonly changeListeners = new Set<(p: CallerPolicy) => void>();
-  private readonly rejectListeners = new Set<(problems: readonly string[]) => void>();
+  private readonly lifecycle = new Lifecycle<PolicyFileSourceState, PolicyFileSourceEvents>('policy source', TRANSITIONS, 'new');
 
   constructor(private readonly options: PolicyFileSourceOptions) {
     if (!options.path) throw new Error('auth: the policy source needs a path');
@@ -66,22 +90,30 @@ export class PolicyFileSource {
     return this.error;
   }
 
-  /** Called with each applied policy. */
-  onChange(listener: (p: CallerPolicy) => void): () => void {
-    this.changeListeners.add(listener);
-    return () => this.changeListeners.delete(listener);
+  /** The lifecycle state. */
+  get state(): PolicyFileSourceState {
+    return this.lifecycle.state;
   }
 
-  /** Called with the problems of each rejected update (once per distinct bad text). */
-  onReject(listener: (problems: readonly string[]) => void): () => void {
-    this.rejectListeners.add(listener);
-    return () => this.rejectListeners.delete(listener);
+  /** Subscribes to a lifecycle event or to `change` / `reject`; returns the unsubscribe. */
+  on<K extends keyof PolicySourceEventMap>(event: K, fn: Listener<PolicySourceEventMap, K>): Unsubscribe {
+    return this.lifecycle.on(event, fn);
   }
 
-  /** Starts the directory watch and the poll. */
+  /** Called with each applied policy (the `change` event). */
+  onChange(listener: (p: CallerPolicy) => void): Unsubscribe {
+    return this.lifecycle.on('change', listener);
+  }
+
+  /** Called with the problems of each rejected update, once per distinct bad text (the `reject` event). */
+  onReject(listener: (problems: readonly string[]) => void): Unsubscribe {
+    return this.lifecycle.on('reject', listener);
+  }
+
+  /** Starts the directory watch and the poll; throws IllegalTransitionError unless the state is `new`. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
+    this.lifecycle.expect('start', 'new');
+    this.lifecycle.to('running');
     this.ensureWatcher();
     this.pollTimer = setInterval(() => {
       this.ensureWatcher();
@@ -90,13 +122,15 @@ export class PolicyFileSource {
     this.pollTimer.unref();
   }
 
-  /** Stops watching and polling. Idempotent. */
-  stop(): void {
-    this.running = false;
+  /** Stops watching and polling. Idempotent; resolves when the state is `stopped`. */
+  async stop(): Promise<void> {
+    if (this.lifecycle.state === 'stopped') return;
     this.watcher?.close();
     this.watcher = undefined;
     clearInterval(this.pollTimer);
     clearTimeout(this.settleTimer);
+    this.lifecycle.to('stopped');
+    this.lifecycle.stopped();
   }
 
   /** Reads the file now; applies it if changed and valid. */
@@ -129,7 +163,7 @@ export class PolicyFileSource {
     this.policy = next;
     this.error = '';
     this.options.log?.info({ policy: this.options.path, version: next.version, previous }, 'caller policy reloaded');
-    for (const l of [...this.changeListeners]) l(next);
+    this.lifecycle.listeners.emit('change', next);
     return 'applied';
   }
 
@@ -143,11 +177,11 @@ export class PolicyFileSource {
   private rejectWith(problems: readonly string[]): void {
     this.error = new PolicyInvalidError(this.options.path, problems).message;
     this.options.log?.error({ problems, version: this.policy.version }, `${this.error}; keeping caller policy version ${this.policy.version}`);
-    for (const l of [...this.rejectListeners]) l(problems);
+    this.lifecycle.listeners.emit('reject', problems);
   }
 
   private ensureWatcher(): void {
-    if (this.watcher || !this.running) return;
+    if (this.watcher || this.lifecycle.state !== 'running') return;
     try {
       const w = watch(dirname(this.options.path), { persistent: false }, () => this.settleThenCheck());
       w.on('error', () => {
@@ -161,7 +195,7 @@ export class PolicyFileSource {
   }
 
   private settleThenCheck(): void {
-    if (this.settleTimer || !this.running) return;
+    if (this.settleTimer || this.lifecycle.state !== 'running') return;
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
       void this.check();

@@ -8,8 +8,11 @@ export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../../src/config/cl
 
 /** The start options of one node, from flags with environment fallbacks. */
 export interface StartArgs {
+  /** gRPC listen address host:port (--listen). */
   listen: string;
+  /** etcd client URLs (--etcd-endpoints, comma-separated). */
   etcdEndpoints: string[];
+  /** The cluster-config.properties file loaded at start (--config). */
   configPath: string;
   /** Where live config updates come from: the mounted file's directory, or the ConfigMap via the API. */
   configSource: 'file' | 'kubernetes';
@@ -17,22 +20,39 @@ export interface StartArgs {
   configPollMs: number;
   /** ConfigMap name and namespace (kubernetes source). */
   configMap?: string;
+  /** Namespace of the ConfigMap (default $POD_NAMESPACE). */
   configNamespace?: string;
+  /** This node's id in the registry and events (--node-id; default the host name). */
   nodeId: string;
+  /** Key prefix of everything the cluster stores in etcd (--etcd-prefix). */
   prefix: string;
+  /** CA that signed etcd's server certificate: turns on TLS to etcd. */
   etcdCaFile?: string;
+  /** Client certificate for mutual TLS to etcd (with etcdKeyFile). */
   etcdCertFile?: string;
+  /** Client key for mutual TLS to etcd. */
   etcdKeyFile?: string;
+  /** etcd user (etcd auth; --etcd-username). */
   etcdUsername?: string;
+  /** Password of etcdUsername, from $SM_ETCD_PASSWORD only (there is no flag). */
   etcdPassword?: string;
+  /** How long the node stays up NOT_SERVING before draining, so load balancers notice (--drain-delay). */
   drainDelayMs: number;
+  /** How long in-flight calls may take to finish before a forced shutdown (--shutdown-grace). */
   shutdownGraceMs: number;
+  /** Legacy admin token file: caller `admin`, class admin, every site (--admin-token-file). */
   adminTokenFile?: string;
+  /** TTL of this node's own lease (presence and registry; --node-lease-ttl). */
   nodeLeaseTtlSeconds: number;
+  /** TTL of the scavenger election lease (--election-ttl). */
   electionTtlSeconds: number;
+  /** Most open streams (Attach, WatchEvents) per node (--max-streams). */
   maxStreams: number;
+  /** Server id key for CLIENT_ADDRESS session ids; unset: tickets only (--id-key-file). */
   idKeyFile?: string;
+  /** Server TLS (certificate, key, and the CA of client certificates for mTLS); unset: plaintext. */
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** Legacy admin certificate identities (--admin-identities), mapped to typed identities. */
   adminIdentities: string[];
   /** --insecure-allow-anonymous: no caller authentication at all (local experiments only). */
   allowAnonymous: boolean;
@@ -44,6 +64,7 @@ export interface StartArgs {
   healthListen?: string;
   /** Server keepalive ping interval and answer timeout (ms): a silent client is dropped within their sum. */
   keepaliveTimeMs: number;
+  /** See keepaliveTimeMs. */
   keepaliveTimeoutMs: number;
   /** How often the node publishes its wall time for clock-offset measurement (ms). */
   clockPublishIntervalMs: number;

@@ -4,11 +4,17 @@ import { UsageError } from './ctl-credentials.js';
 
 /** One flag of sessionctl. */
 export interface CtlFlag {
+  /** The environment variable that gives the flag's value when the command line does not. */
   readonly env: string;
+  /** One line of help. */
   readonly help: string;
+  /** The value when neither the command line nor the environment gives one. */
   readonly default?: string;
+  /** A switch without a value (true/false/1/0/yes/no in the environment). */
   readonly boolean?: boolean;
+  /** Repeatable (comma-separated in the environment). */
   readonly multiple?: boolean;
+  /** One-letter alias. */
   readonly short?: string;
 }
 
@@ -48,13 +54,17 @@ export type FlagName = keyof typeof CTL_FLAGS;
 
 /** Parsed command line: positionals and a getter applying flag > env > default. */
 export interface ParsedCommandLine {
+  /** The command name and its arguments. */
   positionals: string[];
+  /** The value: command line, else environment, else the flag's default. */
   get(name: FlagName): string | undefined;
   /** The value given on the command line only. */
   flag(name: FlagName): string | undefined;
   /** The value from the environment only. */
   envValue(name: FlagName): string | undefined;
+  /** A switch: command line, else environment (a value other than true/false is a UsageError), else false. */
   bool(name: FlagName): boolean;
+  /** A repeatable flag: its command-line values, else the environment's comma-separated list. */
   list(name: FlagName): string[];
 }
 

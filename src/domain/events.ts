@@ -6,7 +6,9 @@ export type SessionEventType = 'CREATED' | 'ENDED' | 'REPLACED' | 'REAUTHENTICAT
 
 /** One lifecycle event, written in the same transaction as the change it reports. */
 export interface SessionEvent {
+  /** What happened. */
   readonly type: SessionEventType;
+  /** For ENDED and REPLACED: why the session ended. */
   readonly endReason?: EndReason;
   readonly site: string;
   readonly user: string;
@@ -15,6 +17,7 @@ export interface SessionEvent {
   readonly sessionRef: string;
   /** For REPLACED and REAUTHENTICATED: the session that took its place. */
   readonly successorRef?: string;
+  /** When it happened (epoch ms). */
   readonly time: number;
   /** Policy name of the calling service that caused it; '' (or absent) for the service's own work. */
   readonly caller?: string;

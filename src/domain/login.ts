@@ -5,9 +5,11 @@ import type { EndReason } from './session.js';
 
 /** One existing session of the user at the site, as the user index and presence keys show it. */
 export interface ExistingSession {
+  /** Hash of the session's id (the store key). */
   readonly hash: string;
   readonly clientType: ClientType;
   readonly deviceId: string;
+  /** When it was created (epoch ms); terminate-oldest ends the oldest first. */
   readonly createdAt: number;
   /** An instance heart-beat within the presence grace, or a connection is open, on some node. */
   readonly present: boolean;

@@ -26,24 +26,33 @@ export interface ClusterPolicy {
   readonly singleRequestMs: number;
   /** Absolute timeout; 0 = none. */
   readonly absoluteMs: number;
+  /** session.presence.grace: a session has presence while an instance heart-beat within this (SPEC rule 5). */
   readonly presenceGraceMs: number;
+  /** session.connection.grace: how long a connection-bound session may go without an Attach stream (SPEC rule 6). */
   readonly connectionGraceMs: number;
+  /** session.single-per-user: client types limited to one session per user per site (SPEC rule 7). */
   readonly singlePerUser: ReadonlySet<ClientType>;
   /** Per-user session limit per client type; 0 = unlimited. */
   readonly limitPerUser: Readonly<Record<ClientType, number>>;
+  /** session.limit.action: what a login over limitPerUser does (SPEC rule 8). */
   readonly limitAction: LimitAction;
   /** Maximum validated requests per session; 0 = unlimited. */
   readonly hitMax: number;
   /** Maximum live sessions in the cluster; 0 = unlimited. */
   readonly maxSessions: number;
+  /** session.scavenge.interval: how often the scavenger leader sweeps expired sessions. */
   readonly scavengeIntervalMs: number;
   /** Configured touch granularity; null = automatic (min(60 s, idle / 10)). */
   readonly touchGranularityMs: number | null;
   /** Allowed sites; null = any site. */
   readonly sites: ReadonlySet<string> | null;
+  /** session.attributes.max-bytes: the largest attribute value. */
   readonly attributeMaxBytes: number;
+  /** session.attributes.max-count: the most attributes per session. */
   readonly attributeMaxCount: number;
+  /** cache.max-staleness: how long the mirror may go unconfirmed before lookups fail closed. */
   readonly cacheMaxStalenessMs: number;
+  /** events.retention: how long lifecycle events stay readable. */
   readonly eventsRetentionMs: number;
   /**
    * cluster.max-clock-skew: the most two nodes' wall clocks may disagree. A node ends a session for
@@ -74,6 +83,7 @@ export interface SessionPolicy {
   readonly absoluteMs: number;
   /** 0 = unlimited. */
   readonly hitMax: number;
+  /** How stale a stored last-access may be before a touch is written (resolved from the cluster setting). */
   readonly touchGranularityMs: number;
   /** Connection-bound sessions: how long they survive without any open connection. */
   readonly connectionGraceMs: number;

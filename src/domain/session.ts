@@ -25,13 +25,19 @@ export interface SessionRecord {
   readonly user: string;
   readonly clientType: ClientType;
   readonly deviceId: string;
+  /** When the session was created (epoch ms). */
   readonly createdAt: number;
+  /** Last validated request or heartbeat (epoch ms; written behind, at touch granularity). */
   readonly lastAccessAt: number;
+  /** Validated requests so far (heartbeats do not count). */
   readonly hits: number;
+  /** ACTIVE, or REAUTH_REQUIRED once the absolute deadline has passed. */
   readonly state: LiveState;
   /** Epoch ms when re-authentication becomes required; 0 = never. */
   readonly absoluteDeadline: number;
+  /** The policy copied at creation (SPEC rule 16). */
   readonly policy: SessionPolicy;
+  /** Names of the session's attributes (their values are stored apart). */
   readonly attributeNames: readonly string[];
   /**
    * Connection-bound sessions: when the last connection was seen to go; 0 while one is attached.
@@ -46,7 +52,9 @@ export interface SessionRecord {
 
 /** What a session is bound to, as salted hashes ('' = not bound). */
 export interface Binding {
+  /** Salted hash of the client IP address. */
   readonly ipHash: string;
+  /** Salted hash of the user agent. */
   readonly userAgentHash: string;
   /** Random salt of both hashes, kept across re-authentication; absent/'' = previous format, salted with the session id. */
   readonly salt?: string;
@@ -54,7 +62,9 @@ export interface Binding {
 
 /** Activity: the part of a record that touches change. */
 export interface Activity {
+  /** Last access (epoch ms). */
   readonly lastAccessAt: number;
+  /** Validated requests so far. */
   readonly hits: number;
 }
 

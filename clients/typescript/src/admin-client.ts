@@ -1,7 +1,6 @@
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { makeGrpcClient, unary } from './base-client.js';
+import { ServiceClient, unary } from './base-client.js';
 import type { CallOptions, ClientOptions } from './options.js';
-import { DEFAULT_DEADLINE_MS } from './session-client.js';
 import {
   AdminServiceClient,
   GetClusterStatusRequest,
@@ -21,14 +20,9 @@ import type { DeepPartial } from './gen/sessionmanager/v1/session_service.js';
  * with the same channel, retries (reads only), deadlines and credentials as SessionClient; the
  * token (or client certificate) must be an admin credential.
  */
-export class AdminClient {
-  /** The generated grpc-js client. */
-  readonly raw: AdminServiceClient;
-  private readonly deadlineMs: number;
-
+export class AdminClient extends ServiceClient<AdminServiceClient> {
   constructor(options: ClientOptions) {
-    this.raw = makeGrpcClient(AdminServiceClient, options);
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    super(AdminServiceClient, options);
   }
 
   /** One page of sessions matching the filters (empty filters match everything). */
@@ -65,10 +59,5 @@ export class AdminClient {
   /** Streams lifecycle events from a resume token (empty: from now); `cancel()` ends it. */
   watchEvents(resumeToken = ''): ClientReadableStream<WatchEventsResponse> {
     return this.raw.watchEvents(WatchEventsRequest.fromPartial({ resumeToken }));
-  }
-
-  /** Closes the channel. */
-  close(): void {
-    this.raw.close();
   }
 }

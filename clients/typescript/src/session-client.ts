@@ -1,5 +1,5 @@
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import { makeGrpcClient, unary } from './base-client.js';
+import { ServiceClient, unary } from './base-client.js';
 import type { CallOptions, ClientOptions, SessionCallOptions } from './options.js';
 import type { Attribute, Session } from './gen/sessionmanager/v1/session.js';
 import {
@@ -25,8 +25,7 @@ import {
 } from './gen/sessionmanager/v1/session_service.js';
 import { toHeartbeatResult, toValidateResult, type HeartbeatResult, type ValidateResult } from './verdict.js';
 
-/** Default deadline of a call in ms when the options give none. */
-export const DEFAULT_DEADLINE_MS = 5000;
+export { DEFAULT_DEADLINE_MS } from './base-client.js';
 
 /** A login: the CreateSessionRequest fields, with attributes as a Map or a record of bytes or strings. */
 export type CreateSessionInput = Omit<DeepPartial<CreateSessionRequest>, 'attributes'> & {
@@ -51,14 +50,9 @@ const bytes = (v: Uint8Array | string): Buffer => (typeof v === 'string' ? Buffe
  * it: round_robin over every node, retries of the idempotent calls, deadlines, TLS and caller token.
  * Every call rejects with a SessionManagerError subclass carrying the server's ErrorInfo reason.
  */
-export class SessionClient {
-  /** The generated grpc-js client, for anything this class does not wrap. */
-  readonly raw: SessionServiceClient;
-  private readonly deadlineMs: number;
-
+export class SessionClient extends ServiceClient<SessionServiceClient> {
   constructor(options: ClientOptions) {
-    this.raw = makeGrpcClient(SessionServiceClient, options);
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    super(SessionServiceClient, options);
   }
 
   /** Logs a user in (never retried by the client: a retry could create a second session). */
@@ -151,10 +145,5 @@ export class SessionClient {
   /** Opens an Attach stream for a connection-bound client; `cancel()` it to detach. Has no deadline. */
   attach(sessionId: string, instanceId: string): ClientReadableStream<AttachResponse> {
     return this.raw.attach(AttachRequest.fromPartial({ sessionId, instanceId }));
-  }
-
-  /** Closes the channel; calls in flight finish or fail, new calls fail at once. */
-  close(): void {
-    this.raw.close();
   }
 }
