@@ -3,7 +3,7 @@ import type { ClientType } from '../domain/client-type.js';
 import { InvalidPageSizeError, InvalidPageTokenError, SessionNotFoundError } from '../domain/errors.js';
 import type { LiveState } from '../domain/session.js';
 import type { SessionStore } from '../domain/ports.js';
-import type { NodeInfo } from '../cache/node-channel.js';
+import type { NodeInfo } from '../cache/node-mirror.js';
 import type { SessionCache } from '../cache/session-cache.js';
 import type { FreshnessGate, SessionService, SessionView } from './session-service.js';
 import { requireName } from './validation.js';

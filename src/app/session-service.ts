@@ -28,7 +28,7 @@ import { IDLE_CONNECTION_BOUND, sessionPolicyFor } from '../domain/policy.js';
 import type { AttributeCondition, CasResult, EndItem, LoginFamilyStore, LoginTokenWrite, SessionStore, StoredAttribute, StoredFamily, StoredSession } from '../domain/ports.js';
 import { newSessionRecord, type Binding, type EndReason, type LiveState, type SessionRecord } from '../domain/session.js';
 import { mayEndForEveryone } from '../domain/skew.js';
-import type { PresenceChannel } from '../cache/presence-channel.js';
+import type { PresenceMirror } from '../cache/presence-mirror.js';
 import type { SessionCache } from '../cache/session-cache.js';
 import type { ConfigSource } from '../config/loader.js';
 import type { PresenceStore } from '../store/etcd/presence-store.js';
@@ -142,7 +142,7 @@ export interface SessionServiceDeps {
   clock: Clock;
   touches: TouchWriter;
   presence: PresenceTracker;
-  presenceMirror: PresenceChannel;
+  presenceMirror: PresenceMirror;
   presenceStore: PresenceStore;
   events?: NodeEvents;
   /** Persistent-login token families (SPEC rule 19); absent, persistent logins are refused. */

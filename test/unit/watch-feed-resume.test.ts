@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
 import { WatchFeed } from '../../src/cache/watch-feed.js';
-import type { MirrorChannel } from '../../src/cache/mirror-channel.js';
+import type { MirrorSink } from '../../src/cache/mirror.js';
 import type { EtcdGateway } from '../../src/store/etcd/client.js';
 import { eventually } from '../support/poll.js';
 
@@ -36,8 +36,8 @@ describe('WatchFeed: resume point', () => {
         return s;
       },
     } as unknown as EtcdGateway;
-    const channel: MirrorChannel = { prefix: '/t/s/', replaceAll: () => {}, put: () => {}, delete: () => {} };
-    feed = new WatchFeed(gateway, [channel], { maxStalenessMs: 60_000, backoffMinMs: 1, backoffMaxMs: 1 });
+    const channel: MirrorSink = { prefix: '/t/s/', beginList: () => ({ add: () => {}, commit: () => {} }), put: () => {}, delete: () => {} };
+    feed = new WatchFeed(gateway, [channel], { maxStalenessMs: 60_000, backoff: { initialMs: 1, maxMs: 1 } });
     await feed.start();
     await eventually(() => feed!.state === 'live');
     const first = streams[0]!;

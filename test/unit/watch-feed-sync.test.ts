@@ -6,7 +6,7 @@ import type { IKeyValue, IRangeRequest, IWatchRequest, IWatchResponse } from 'et
 import { StoreQuotaExceededError, StoreUnavailableError } from '../../src/domain/errors.js';
 import { WatchFeed } from '../../src/cache/watch-feed.js';
 import type { EtcdGateway } from '../../src/store/etcd/client.js';
-import type { MirrorChannel } from '../../src/cache/mirror-channel.js';
+import type { MirrorSink } from '../../src/cache/mirror.js';
 
 const PREFIX = '/t/s/';
 
@@ -42,7 +42,7 @@ function fakeEtcd(txnError: Error) {
   return { gateway: gateway as unknown as EtcdGateway, calls, revision };
 }
 
-const channel: MirrorChannel = { prefix: PREFIX, replaceAll: () => {}, put: () => {}, delete: () => {} };
+const channel: MirrorSink = { prefix: PREFIX, beginList: () => ({ add: () => {}, commit: () => {} }), put: () => {}, delete: () => {} };
 
 describe('WatchFeed.sync: the sync-marker write refused', () => {
   let feed: WatchFeed | undefined;
