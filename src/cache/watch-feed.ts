@@ -1,59 +1,21 @@
 import type { IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3';
 import { CacheStaleError, NotServingError } from '../domain/errors.js';
 import { Backoff } from '../lifecycle/backoff.js';
-import { Lifecycle, type LifecycleEvents, type LongRunning, type Transitions } from '../lifecycle/lifecycle.js';
+import { Lifecycle, type LifecycleEvents, type LongRunning } from '../lifecycle/lifecycle.js';
 import type { Listener, Unsubscribe } from '../lifecycle/listeners.js';
 import type { EtcdGateway } from '../store/etcd/client.js';
-import { prefixEnd } from '../store/etcd/keys.js';
+import { FEED_TRANSITIONS, type FeedEvents, type FeedState, type FeedStats } from './feed-lifecycle.js';
 import { Freshness } from './freshness.js';
 import type { MirrorSink } from './mirror.js';
 import { NextBatch } from './next-batch.js';
 import { listAtOneRevision } from './relist.js';
+import { applyResponse, createRequest, lowestApplied, type SinkState } from './resume-point.js';
 import { RevisionWaiters } from './revision-waiters.js';
 import { syncByMarker } from './sync-marker.js';
 import { compileFeedOptions, type FeedSettings, type WatchFeedOptions } from './watch-feed-options.js';
 
+export type { FeedEvents, FeedState, FeedStats } from './feed-lifecycle.js';
 export type { WatchFeedOptions } from './watch-feed-options.js';
-
-/**
- * Lifecycle of the feed: 'new' → 'syncing' (first list, retried until etcd answers) → 'live'
- * (every watch created) ⇄ 'down' (the stream broke: reconnecting, relisting after a compaction)
- * → 'stopped'. Freshness is separate: a 'live' feed may still be stale (see isFresh).
- */
-export type FeedState = 'new' | 'syncing' | 'live' | 'down' | 'stopped';
-
-const TRANSITIONS: Transitions<FeedState> = {
-  new: ['syncing', 'stopped'],
-  syncing: ['live', 'down', 'stopped'],
-  live: ['down', 'stopped'],
-  down: ['live', 'stopped'],
-  stopped: [],
-};
-
-/** The feed's own events, beside state / lost / stopped. */
-export interface FeedEvents {
-  /** Whether reads may be served changed. */
-  freshness: [fresh: boolean];
-  /** The first sync failed and will be retried (etcd not reachable yet). */
-  retry: [error: Error];
-}
-
-/** Counters for telemetry and tests. */
-export interface FeedStats {
-  relists: number;
-  reconnects: number;
-  eventsApplied: number;
-  lastAppliedRevision: number;
-}
-
-interface SinkState {
-  sink: MirrorSink;
-  /** Every event up to this revision has been applied to the sink (a progress notification counts: freshness only). */
-  applied: number;
-  /** The revision of the last event (or list) applied: advanced by the sink's own data only, never by a progress notification. */
-  seen: number;
-  watchId: string | undefined;
-}
 
 /**
  * WatchFeed keeps in-memory mirrors in step with etcd (ARCHITECTURE decision 4): list every mirror's
@@ -64,7 +26,7 @@ interface SinkState {
  * the watch breaks while live (it reconnects by itself); `stopped` only by stop().
  */
 export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
-  private readonly life = new Lifecycle<FeedState, FeedEvents>('watch-feed', TRANSITIONS, 'new');
+  private readonly life = new Lifecycle<FeedState, FeedEvents>('watch-feed', FEED_TRANSITIONS, 'new');
   private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
   private readonly sinks: SinkState[];
   private progressTimer: NodeJS.Timeout | undefined;
@@ -129,7 +91,7 @@ export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
 
   /** The highest revision up to which every mirror holds every change. */
   get revision(): number {
-    return Math.min(...this.sinks.map((c) => c.applied));
+    return lowestApplied(this.sinks);
   }
 
   private isStopped(): boolean {
@@ -269,17 +231,7 @@ export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
     this.createTimer.unref();
     for (const c of this.sinks) {
       c.watchId = undefined;
-      stream.write({
-        create_request: {
-          key: Buffer.from(c.sink.prefix),
-          range_end: prefixEnd(c.sink.prefix),
-          // Resume after the last event actually applied, never after a progress notification's
-          // revision: etcd before 3.4.31 / 3.5.13 may send a notification ahead of events still
-          // queued for the stream (etcd-io/etcd#15220); resuming past them would skip them for good.
-          start_revision: c.seen + 1,
-          progress_notify: true,
-        },
-      });
+      stream.write(createRequest(c));
     }
   }
 
@@ -303,23 +255,7 @@ export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
       }
       return;
     }
-    const c = this.sinks.find((x) => x.watchId === String(res.watch_id));
-    if (res.events.length > 0 && c) {
-      for (const ev of res.events) {
-        const rev = Number(ev.kv.mod_revision);
-        if (ev.type === 'Delete') c.sink.delete(ev.kv);
-        else c.sink.put(ev.kv);
-        if (rev > c.applied) c.applied = rev;
-        if (rev > c.seen) c.seen = rev;
-        this.stats.eventsApplied++;
-      }
-    } else if (res.events.length === 0 && !res.fragment) {
-      // A progress notification: every watcher on the stream has every event up to this revision.
-      const rev = Number(res.header.revision);
-      const targets = c ? [c] : this.sinks;
-      for (const t of targets) if (rev > t.applied) t.applied = rev;
-    }
-    this.stats.lastAppliedRevision = this.revision;
+    applyResponse(this.sinks, res, this.stats);
     // Freshness is not confirmed here: a member cut off from its peers still answers progress
     // requests from its own stale state. Only a quorum read followed by this revision proves it.
     this.waiters.wake();
