@@ -67,6 +67,8 @@ export class FakeWatchEtcd {
   txnError: Error | undefined;
   /** When set, the marker put is allowed on this key only, and its event is sent on watch 0. */
   syncKey: string | undefined;
+  /** When false, the marker put's event is not sent (the test sends it). */
+  markerEvents = true;
   /** When false, openWatch is a loud failure (after stop, say). */
   watchAllowed = true;
 
@@ -114,7 +116,7 @@ export class FakeWatchEtcd {
     if (!this.syncKey || !put || Buffer.from(put.key as Buffer).toString() !== this.syncKey || req.success!.length !== 1) this.unexpected(`txn ${JSON.stringify(req)}`);
     const rev = ++this.revision;
     const s = this.stream;
-    queueMicrotask(() => s.events(0, [{ type: 'Put', kv: kv(this.syncKey!, '', rev) }]));
+    if (this.markerEvents) queueMicrotask(() => s.events(0, [{ type: 'Put', kv: kv(this.syncKey!, '', rev) }]));
     return { header: { revision: String(rev) }, succeeded: true, responses: [] };
   }
 

@@ -7,6 +7,7 @@ import type { IKeyValue, IWatchRequest, IWatchResponse } from 'etcd3';
 import { WatchFeed } from '../../src/cache/watch-feed.js';
 import type { MirrorSink } from '../../src/cache/mirror.js';
 import type { EtcdGateway } from '../../src/store/etcd/client.js';
+import { FakeWatchEtcd, kv } from '../support/fake-watch-etcd.js';
 import { eventually } from '../support/poll.js';
 
 type FakeStream = EventEmitter & { write(r: IWatchRequest): void; cancel(): void };
@@ -47,5 +48,30 @@ describe('WatchFeed: resume point', () => {
     first.emit('error', new Error('leader killed'));
     await eventually(() => starts.length >= 2, { what: 're-watch' });
     assert.deepEqual(starts, [6, 7]);
+  });
+});
+
+describe('WatchFeed: resume point per mirror', () => {
+  let feed: WatchFeed | undefined;
+  afterEach(() => feed?.stop());
+
+  it('each mirror re-watches after its own last applied event; a relist moves every resume point to the list revision', async () => {
+    const etcd = new FakeWatchEtcd();
+    const sink = (prefix: string): MirrorSink => ({ prefix, beginList: () => ({ add: () => {}, commit: () => {} }), put: () => {}, delete: () => {} });
+    feed = new WatchFeed(etcd.gateway, [sink('/t/s/'), sink('/t/p/')], { maxStalenessMs: 60_000, backoff: { initialMs: 1, maxMs: 1 } });
+    const live = () => new Promise<void>((resolve) => (feed!.state === 'live' ? resolve() : feed!.on('state', (to) => to === 'live' && resolve())));
+    await feed.start();
+    await live();
+    etcd.stream.events(1, [{ type: 'Put', kv: kv('/t/p/a', 'x', 9) }]);
+    etcd.stream.respond({ watch_id: '-1', header: { revision: '30' } as never });
+    assert.equal(feed.revision, 30, 'a progress notification counts for freshness');
+    etcd.stream.emit('error', new Error('cut'));
+    await live();
+    assert.deepEqual(etcd.stream.starts, [6, 10]);
+    etcd.revision = 50;
+    etcd.stream.respond({ compact_revision: '40' });
+    await live();
+    assert.deepEqual(etcd.stream.starts, [51, 51]);
+    assert.deepEqual(etcd.problems, []);
   });
 });
