@@ -8,7 +8,6 @@ import { WatchFeed } from '../../src/cache/watch-feed.js';
 import type { MirrorSink } from '../../src/cache/mirror.js';
 import type { EtcdGateway } from '../../src/store/etcd/client.js';
 import { FakeWatchEtcd, kv } from '../support/fake-watch-etcd.js';
-import { eventually } from '../support/poll.js';
 
 type FakeStream = EventEmitter & { write(r: IWatchRequest): void; cancel(): void };
 
@@ -39,14 +38,15 @@ describe('WatchFeed: resume point', () => {
     } as unknown as EtcdGateway;
     const channel: MirrorSink = { prefix: '/t/s/', beginList: () => ({ add: () => {}, commit: () => {} }), put: () => {}, delete: () => {} };
     feed = new WatchFeed(gateway, [channel], { maxStalenessMs: 60_000, backoff: { initialMs: 1, maxMs: 1 } });
+    const live = () => new Promise<void>((resolve) => (feed!.state === 'live' ? resolve() : feed!.on('state', (to) => to === 'live' && resolve())));
     await feed.start();
-    await eventually(() => feed!.state === 'live');
+    await live();
     const first = streams[0]!;
     // One event at 6 applied, then a notification saying 42 while events 7..42 are still queued; the stream breaks.
     first.emit('data', msg({ events: [{ type: 'Put', kv: { key: Buffer.from('/t/s/a'), value: Buffer.alloc(0), mod_revision: '6', create_revision: '6', version: '1', lease: '0' } }] as never }));
     first.emit('data', msg({ header: { revision: '42' } as never, watch_id: '-1' }));
     first.emit('error', new Error('leader killed'));
-    await eventually(() => starts.length >= 2, { what: 're-watch' });
+    await live(); // re-watched
     assert.deepEqual(starts, [6, 7]);
   });
 });
