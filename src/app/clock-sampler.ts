@@ -1,4 +1,4 @@
-import type { Mirror } from '../cache/mirror.js';
+import type { Mirror, MirrorCause } from '../cache/mirror.js';
 import type { NodeEntry } from '../cache/node-mirror.js';
 import type { Unsubscribe } from '../lifecycle/listeners.js';
 import type { ClockOffset } from './clock-offset.js';
@@ -27,7 +27,7 @@ export class ClockSampler {
     ];
   }
 
-  private written(key: string, e: NodeEntry, cause: string): void {
+  private written(key: string, e: NodeEntry, cause: MirrorCause): void {
     if (cause !== 'watch' || key === this.ownKey) return;
     this.offset.sample(key, e.info.wallTime);
     if (e.incarnation === e.version) this.onPeerJoined();

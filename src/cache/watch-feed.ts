@@ -54,7 +54,9 @@ export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
     this.opts = compileFeedOptions(options, sinks[0]!.prefix);
     this.backoff = new Backoff('watch-feed', this.opts.backoff);
     this.sinks = sinks.map((sink) => ({ sink, applied: 0, seen: 0, watchId: undefined }));
-    this.freshness = new Freshness(this.opts.maxStaleness, this.opts.monotonic, (fresh) => this.life.listeners.emit('freshness', fresh));
+    this.freshness = new Freshness(this.opts.maxStaleness, this.opts.monotonic, (fresh) => {
+      if (!this.isStopped()) this.life.listeners.emit('freshness', fresh); // nothing after 'stopped'
+    });
     this.waiters = new RevisionWaiters({
       timeoutMs: this.opts.proofTimeoutMs,
       requestProgress: () => this.requestProgress(),
