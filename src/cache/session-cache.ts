@@ -1,32 +1,62 @@
+import type { IKeyValue } from 'etcd3';
 import type { StoredSession } from '../domain/ports.js';
+import type { Unsubscribe } from '../lifecycle/listeners.js';
+import { Keys } from '../store/etcd/keys.js';
+import { storedFromKv } from '../store/etcd/session-store.js';
+import { Mirror } from './mirror.js';
 import { Tombstones, type TombstonesOptions } from './tombstones.js';
 
 /** Options of SessionCache. */
 export interface SessionCacheOptions {
+  /** The key layout; the mirror covers keys.sessions(). Default: the default prefix '/session-manager/'. */
+  keys?: Keys;
   /** How long deletes are remembered (see Tombstones). Default 60 s. */
   tombstoneRetentionMs?: TombstonesOptions['retentionMs'];
   /** Monotonic time source of the tombstones. Default performance.now. */
   now?: () => number;
+  /** Told about a session record that could not be decoded (it is reported unreadable). Default: nothing. */
+  onUnreadable?: (err: unknown) => void;
 }
 
+/** A session key's hash part as the service writes it (ASCII, so its bytes are its characters). */
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
 /**
- * SessionCache is the in-memory mirror of the session records, keyed by id hash. It only ever moves
- * forward: an entry is replaced only by a newer mod revision, and a deleted incarnation never comes
- * back — deletes leave tombstones, so a record that was read before a delete and arrives after it
- * (a slow etcd read, a compare-and-swap answer) is refused whatever path brings it.
+ * SessionCache is the in-memory mirror of the session records, keyed by id hash: a Mirror of the
+ * session prefix plus tombstones. It only ever moves forward: an entry is replaced only by a newer
+ * mod revision, and a deleted incarnation never comes back — deletes leave tombstones, so a record
+ * that was read before a delete and arrives after it (a slow etcd read, a compare-and-swap answer)
+ * is refused whatever path brings it.
  */
 export class SessionCache {
-  private entries = new Map<string, StoredSession>();
-  private readonly unreadable = new Set<string>();
+  /** The mirror the WatchFeed feeds (session prefix). */
+  readonly mirror: Mirror<StoredSession>;
   private readonly tombstones: Tombstones;
-  private readonly deleteListeners: Array<(hash: string) => void> = [];
 
   constructor(options: SessionCacheOptions = {}) {
+    const keys = options.keys ?? new Keys('/session-manager/');
     this.tombstones = new Tombstones({ retentionMs: options.tombstoneRetentionMs ?? 60_000, ...(options.now ? { now: options.now } : {}) });
+    const tombstones = this.tombstones;
+    const onUnreadable = options.onUnreadable;
+    this.mirror = new Mirror<StoredSession>({
+      prefix: keys.sessions(),
+      idOf: (key) => {
+        const sliced = keys.hashOfSessionKey(key.toString());
+        if (!sliced) return undefined;
+        // The mirror keeps the hash for the session's lifetime: read it from the key bytes as a string
+        // of its own, not a slice that would keep the whole key string alive beside it (~70 B per session).
+        return BASE64URL.test(sliced) ? key.toString('latin1', key.length - sliced.length) : sliced;
+      },
+      decode: (hash: string, kv: IKeyValue) => storedFromKv(hash, kv),
+      versionOf: (s) => s.version,
+      tombstones: { mark: (hash, createdUpTo) => tombstones.mark(hash, createdUpTo), buries: (hash, s) => tombstones.buries(hash, s.incarnation) },
+      ...(onUnreadable ? { onUnreadable: (_hash: string, err: unknown) => onUnreadable(err) } : {}),
+    });
   }
 
+  /** Number of sessions held. */
   get size(): number {
-    return this.entries.size;
+    return this.mirror.size;
   }
 
   /** Number of deletes remembered now. */
@@ -34,13 +64,14 @@ export class SessionCache {
     return this.tombstones.size;
   }
 
+  /** The session held under `hash`. */
   get(hash: string): StoredSession | undefined {
-    return this.entries.get(hash);
+    return this.mirror.get(hash);
   }
 
   /** True when etcd holds a record under `hash` that could not be decoded. */
   isUnreadable(hash: string): boolean {
-    return this.unreadable.has(hash);
+    return this.mirror.isUnreadable(hash);
   }
 
   /**
@@ -48,18 +79,12 @@ export class SessionCache {
    * was deleted. Returns whether it was stored.
    */
   upsert(s: StoredSession): boolean {
-    if (this.tombstones.buries(s.hash, s.incarnation)) return false;
-    const cur = this.entries.get(s.hash);
-    if (cur && cur.version >= s.version) return false;
-    this.entries.set(s.hash, s);
-    this.unreadable.delete(s.hash);
-    return true;
+    return this.mirror.set(s.hash, s);
   }
 
   /** Marks `hash` as holding an undecodable record in etcd (its old entry, if any, is gone). */
   markUnreadable(hash: string): void {
-    if (this.entries.has(hash)) this.remove(hash);
-    this.unreadable.add(hash);
+    this.mirror.markUnreadable(hash);
   }
 
   /**
@@ -67,10 +92,7 @@ export class SessionCache {
    * before it is buried, whether or not the mirror held it.
    */
   delete(hash: string, revision: number): void {
-    this.unreadable.delete(hash);
-    this.tombstones.mark(hash, revision - 1);
-    const cur = this.entries.get(hash);
-    if (cur && cur.incarnation < revision) this.remove(hash);
+    this.mirror.deleteAt(hash, revision);
   }
 
   /**
@@ -78,14 +100,7 @@ export class SessionCache {
    * incarnation created at `incarnation` is buried.
    */
   forget(hash: string, incarnation: number): void {
-    this.tombstones.mark(hash, incarnation);
-    const cur = this.entries.get(hash);
-    if (cur && cur.incarnation <= incarnation) this.remove(hash);
-  }
-
-  private remove(hash: string): void {
-    this.entries.delete(hash);
-    for (const l of this.deleteListeners) l(hash);
+    this.mirror.bury(hash, incarnation);
   }
 
   /**
@@ -93,24 +108,16 @@ export class SessionCache {
    * deleted and buried at that revision.
    */
   replaceAll(next: Map<string, StoredSession>, revision: number, unreadable: ReadonlySet<string> = new Set()): void {
-    const old = this.entries;
-    for (const [hash, s] of next) if (this.tombstones.buries(hash, s.incarnation)) next.delete(hash);
-    this.entries = next;
-    this.unreadable.clear();
-    for (const hash of unreadable) this.unreadable.add(hash);
-    for (const hash of old.keys()) {
-      if (next.has(hash)) continue;
-      this.tombstones.mark(hash, revision);
-      for (const l of this.deleteListeners) l(hash);
-    }
+    this.mirror.replace(next, revision, unreadable);
   }
 
-  /** Registers a listener told whenever an entry leaves the mirror. */
-  onDelete(listener: (hash: string) => void): void {
-    this.deleteListeners.push(listener);
+  /** Registers a listener told whenever an entry leaves the mirror; returns the unsubscribe. */
+  onDelete(listener: (hash: string) => void): Unsubscribe {
+    return this.mirror.on('delete', (hash) => listener(hash));
   }
 
+  /** The sessions held. */
   values(): IterableIterator<StoredSession> {
-    return this.entries.values();
+    return this.mirror.values();
   }
 }

@@ -3,7 +3,7 @@ import { AdminService } from '../app/admin-service.js';
 import { CallerAuth } from '../auth/caller-auth.js';
 import { PolicyFileSource } from '../auth/policy-source.js';
 import { ClockOffset } from '../app/clock-offset.js';
-import { ClockSamplingChannel } from '../app/clock-sampling-channel.js';
+import { ClockSampler } from '../app/clock-sampler.js';
 import { EventReader } from '../app/event-reader.js';
 import { NodeEvents } from '../app/node-events.js';
 import { NodeRegistry } from '../app/node-registry.js';
@@ -11,10 +11,9 @@ import { PresenceTracker } from '../app/presence.js';
 import { Scavenger } from '../app/scavenger.js';
 import { SessionService } from '../app/session-service.js';
 import { TouchWriter } from '../app/touch-writer.js';
-import { NodeChannel } from '../cache/node-channel.js';
-import { PresenceChannel } from '../cache/presence-channel.js';
+import { NodeMirror } from '../cache/node-mirror.js';
+import { PresenceMirror } from '../cache/presence-mirror.js';
 import { SessionCache } from '../cache/session-cache.js';
-import { SessionChannel } from '../cache/session-channel.js';
 import { WatchFeed } from '../cache/watch-feed.js';
 import type { Clock } from '../domain/clock.js';
 import { ClockSkewError, NotServingError } from '../domain/errors.js';
@@ -52,8 +51,8 @@ export abstract class NodeWiring {
   readonly etcd: EtcdGateway;
   readonly keys: Keys;
   readonly cache: SessionCache;
-  readonly presenceMirror: PresenceChannel;
-  readonly nodeMirror: NodeChannel;
+  readonly presenceMirror: PresenceMirror;
+  readonly nodeMirror: NodeMirror;
   readonly feed: WatchFeed;
   readonly touches: TouchWriter;
   readonly presence: PresenceTracker;
@@ -92,14 +91,17 @@ export abstract class NodeWiring {
     // Deletes are remembered well past any read still in flight (the etcd deadline) and a few
     // staleness windows (ARCHITECTURE decision 11).
     const requestTimeoutMs = options.etcd.requestTimeoutMs ?? 3000;
-    this.cache = new SessionCache({ tombstoneRetentionMs: () => Math.max(60_000, 4 * policy().cacheMaxStalenessMs, 10 * requestTimeoutMs) });
-    this.presenceMirror = new PresenceChannel(this.keys, this.clock);
-    this.nodeMirror = new NodeChannel(this.keys.nodes());
+    this.cache = new SessionCache({
+      keys: this.keys,
+      tombstoneRetentionMs: () => Math.max(60_000, 4 * policy().cacheMaxStalenessMs, 10 * requestTimeoutMs),
+      onUnreadable: (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'),
+    });
+    this.presenceMirror = new PresenceMirror(this.keys, this.clock);
+    this.nodeMirror = new NodeMirror(this.keys.nodes());
     const clockPublishMs = options.clockPublishIntervalMs ?? 3000;
     this.clockOffset = new ClockOffset(this.clock, { boundMs: () => policy().maxClockSkewMs, peerTimeoutMs: 3 * (clockPublishMs || 3000) });
-    const sessions = new SessionChannel(this.keys, this.cache, (err) => this.log.error({ err: (err as Error).message }, 'unreadable session record skipped'));
-    const nodeSamples = new ClockSamplingChannel(this.nodeMirror, this.clockOffset, this.keys.node(options.nodeId), () => void this.registry.refresh().catch(() => {}));
-    this.feed = new WatchFeed(this.etcd, [sessions, this.presenceMirror, nodeSamples], {
+    new ClockSampler(this.nodeMirror.mirror, this.clockOffset, this.keys.node(options.nodeId), () => void this.registry.refresh().catch(() => {}));
+    this.feed = new WatchFeed(this.etcd, [this.cache.mirror, this.presenceMirror.mirror, this.nodeMirror.mirror], {
       maxStalenessMs: () => policy().cacheMaxStalenessMs,
       syncKey: this.keys.syncMarker(),
     });

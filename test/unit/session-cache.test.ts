@@ -6,6 +6,9 @@ import { parseClusterConfig } from '../../src/config/schema.js';
 import { sessionPolicyFor } from '../../src/domain/policy.js';
 import type { StoredSession } from '../../src/domain/ports.js';
 import { newSessionRecord } from '../../src/domain/session.js';
+import { encodeSession } from '../../src/store/etcd/codec.js';
+import { Keys } from '../../src/store/etcd/keys.js';
+import { kv } from '../support/fake-watch-etcd.js';
 
 const parsed = parseClusterConfig('');
 if (!parsed.ok) throw new Error('default config');
@@ -114,5 +117,46 @@ describe('NextBatch: concurrent callers share an operation that started after th
     });
     await assert.rejects(b.run(), /sync/);
     await assert.rejects(b.run(), /sync/);
+  });
+});
+
+describe('SessionCache over Mirror<StoredSession>: what the watch feeds', () => {
+  const keys = new Keys('/t/');
+  const value = encodeSession(rec);
+
+  it('a watched delete buries the incarnation: a late read of it is refused, a later incarnation passes', () => {
+    const c = new SessionCache({ keys, tombstoneRetentionMs: 1000, now: () => 0 });
+    c.mirror.replaceAll([kv(keys.session('h'), value, 5, 5)], 6);
+    c.mirror.delete(kv(keys.session('h'), '', 9));
+    assert.equal(c.get('h'), undefined);
+    assert.equal(c.upsert(stored('h', 5, 8)), false);
+    c.mirror.put(kv(keys.session('h'), value, 12, 12));
+    assert.equal(c.get('h')?.incarnation, 12);
+  });
+
+  it('an undecodable record is reported, marked unreadable, and its entry leaves; onDelete unsubscribes', () => {
+    const reported: unknown[] = [];
+    const c = new SessionCache({ keys, onUnreadable: (err) => reported.push(err) });
+    const gone: string[] = [];
+    const off = c.onDelete((h) => gone.push(h));
+    c.mirror.put(kv(keys.session('h'), value, 3, 3));
+    c.mirror.put(kv(keys.session('h'), Buffer.from([0xff, 0xff, 0xff, 0xff]), 4, 3));
+    assert.equal(reported.length, 1);
+    assert.equal(c.isUnreadable('h'), true);
+    assert.deepEqual(gone, ['h']);
+    off();
+    c.mirror.put(kv(keys.session('h2'), value, 5, 5));
+    c.forget('h2', 5);
+    assert.deepEqual(gone, ['h']);
+    assert.equal(c.size, 0);
+  });
+
+  it('keys the mirror by hash and skips the sync marker', () => {
+    const c = new SessionCache({ keys });
+    const listing = c.mirror.beginList();
+    listing.add([kv(keys.syncMarker(), '', 2), kv(keys.session('abc'), value, 3, 3)]);
+    listing.commit(4);
+    assert.deepEqual([...c.values()].map((s) => s.hash), ['abc']);
+    assert.equal(c.mirror.revision, 4);
   });
 });

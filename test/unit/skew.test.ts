@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IKeyValue } from 'etcd3';
-import { ClockSamplingChannel } from '../../src/app/clock-sampling-channel.js';
-import { NodeChannel } from '../../src/cache/node-channel.js';
+import { ClockSampler } from '../../src/app/clock-sampler.js';
+import { NodeMirror } from '../../src/cache/node-mirror.js';
 import { encodeNode } from '../../src/store/etcd/codec.js';
 import { ClockOffset } from '../../src/app/clock-offset.js';
 import { parseClusterConfig } from '../../src/config/schema.js';
@@ -121,16 +121,17 @@ describe('clock skew: ClockOffset', () => {
   });
 });
 
-describe('clock skew: ClockSamplingChannel', () => {
+describe('clock skew: ClockSampler', () => {
   const kv = (key: string, wallTime: number, created: number, modified: number) =>
     ({ key: Buffer.from(key), value: Buffer.from(encodeNode(key, 1, 'v', wallTime)), create_revision: String(created), mod_revision: String(modified) }) as unknown as IKeyValue;
 
   it('samples peers on put (not itself, not a relist), asks to re-publish when a peer registers, forgets deleted and unlisted peers', () => {
     const clock = new FakeClock();
     const offset = new ClockOffset(clock, { boundMs: () => 5 * S, peerTimeoutMs: 9 * S, monotonic: () => 0 });
-    const inner = new NodeChannel('/n/');
+    const inner = new NodeMirror('/n/');
     let joined = 0;
-    const ch = new ClockSamplingChannel(inner, offset, '/n/self', () => joined++);
+    new ClockSampler(inner.mirror, offset, '/n/self', () => joined++);
+    const ch = inner.mirror; // the watch feeds the mirror; the sampler listens
     ch.replaceAll([kv('/n/self', clock.now() - 50 * S, 1, 1), kv('/n/b', clock.now() - 50 * S, 2, 2)], 2);
     assert.equal(offset.peerCount, 0, 'a listed value is no sample: its age is unknown');
     assert.equal(inner.list().length, 2, 'the registry mirror still gets everything');

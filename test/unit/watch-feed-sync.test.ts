@@ -6,7 +6,8 @@ import type { IKeyValue, IRangeRequest, IWatchRequest, IWatchResponse } from 'et
 import { StoreQuotaExceededError, StoreUnavailableError } from '../../src/domain/errors.js';
 import { WatchFeed } from '../../src/cache/watch-feed.js';
 import type { EtcdGateway } from '../../src/store/etcd/client.js';
-import type { MirrorChannel } from '../../src/cache/mirror-channel.js';
+import type { MirrorSink } from '../../src/cache/mirror.js';
+import { FakeWatchEtcd, kv } from '../support/fake-watch-etcd.js';
 
 const PREFIX = '/t/s/';
 
@@ -42,7 +43,7 @@ function fakeEtcd(txnError: Error) {
   return { gateway: gateway as unknown as EtcdGateway, calls, revision };
 }
 
-const channel: MirrorChannel = { prefix: PREFIX, replaceAll: () => {}, put: () => {}, delete: () => {} };
+const channel: MirrorSink = { prefix: PREFIX, beginList: () => ({ add: () => {}, commit: () => {} }), put: () => {}, delete: () => {} };
 
 describe('WatchFeed.sync: the sync-marker write refused', () => {
   let feed: WatchFeed | undefined;
@@ -64,5 +65,49 @@ describe('WatchFeed.sync: the sync-marker write refused', () => {
     etcd.calls.length = 0;
     await assert.rejects(feed.sync(), StoreUnavailableError);
     assert.deepEqual(etcd.calls.filter((c) => c.startsWith('range')), []);
+  });
+});
+
+describe('WatchFeed.sync: the sync marker', () => {
+  let feed: WatchFeed | undefined;
+  let etcd: FakeWatchEtcd;
+  beforeEach(() => {
+    etcd = new FakeWatchEtcd();
+    etcd.syncKey = PREFIX;
+  });
+  afterEach(async () => {
+    await feed?.stop();
+    assert.deepEqual(etcd.problems, []);
+  });
+  const live = async () => {
+    feed = new WatchFeed(etcd.gateway, [channel, { ...channel, prefix: '/t/p/' }], { maxStalenessMs: 60_000, syncKey: PREFIX });
+    await feed.start();
+    await new Promise<void>((resolve) => (feed!.state === 'live' ? resolve() : feed!.on('state', (to) => to === 'live' && resolve())));
+    await feed.sync(); // the proof started with the feed has settled
+    etcd.calls.length = 0;
+  };
+
+  it('resolves on the marker\'s own event on the first watch, not on a progress notification past it (etcd-io/etcd#15220)', async () => {
+    await live();
+    etcd.markerEvents = false;
+    let done: number | undefined;
+    const p = feed!.sync().then((r) => (done = r));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(etcd.calls, ['txn']);
+    const marker = etcd.revision;
+    etcd.stream.respond({ watch_id: '-1', header: { revision: String(marker + 5) } as never });
+    etcd.stream.events(1, [{ type: 'Put', kv: kv('/t/p/x', 'x', marker + 1) }]);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(done, undefined, 'progress and other watches prove nothing for the marker');
+    etcd.stream.events(0, [{ type: 'Put', kv: kv(PREFIX, '', marker) }]);
+    assert.equal(await p, marker);
+  });
+
+  it('concurrent misses share marker writes that started after they called: N callers, at most two writes', async () => {
+    await live();
+    const results = await Promise.all(Array.from({ length: 20 }, () => feed!.sync()));
+    assert.equal(etcd.calls.filter((c) => c === 'txn').length <= 2, true);
+    for (const r of results) assert.equal(r >= 6, true);
+    assert.equal(feed!.pendingSyncs, 0);
   });
 });

@@ -1,30 +1,57 @@
-import type { IKeyValue } from 'etcd3';
 import type { Clock } from '../domain/clock.js';
 import { decodePresence } from '../store/etcd/codec.js';
 import type { Keys } from '../store/etcd/keys.js';
-import type { MirrorChannel } from './mirror-channel.js';
+import { Mirror } from './mirror.js';
 
-interface NodePresence {
-  connections: number;
-  instances: number;
+/** One node's presence key of one session, as mirrored. */
+export interface PresenceEntry {
+  /** The session's id hash. */
+  readonly hash: string;
+  /** The node that wrote the key. */
+  readonly nodeId: string;
+  /** Open connections (Attach streams) of the session on that node. */
+  readonly connections: number;
+  /** Recently heart-beating instances of the session on that node. */
+  readonly instances: number;
+  /** The key's mod revision. */
+  readonly version: number;
 }
 
 /**
- * PresenceChannel mirrors the presence keys of every node (ARCHITECTURE decision 3): which sessions
+ * PresenceMirror mirrors the presence keys of every node (ARCHITECTURE decision 3): which sessions
  * have an open connection or a recently heart-beating instance somewhere, and since when a session's
  * last connection has been seen gone (node death shows up as its keys vanishing with its lease).
+ * A Mirror of the presence prefix keyed by the full key, plus a per-session index its listeners keep.
  */
-export class PresenceChannel implements MirrorChannel {
-  readonly prefix: string;
-  private readonly bySession = new Map<string, Map<string, NodePresence>>();
+export class PresenceMirror {
+  /** The mirror the WatchFeed feeds (presence prefix). */
+  readonly mirror: Mirror<PresenceEntry>;
+  private readonly bySession = new Map<string, Map<string, PresenceEntry>>();
   private readonly goneAt = new Map<string, number>();
   private syncedAt = 0;
 
   constructor(
-    private readonly keys: Keys,
+    keys: Keys,
     private readonly clock: Clock,
   ) {
-    this.prefix = keys.presenceAll();
+    this.mirror = new Mirror<PresenceEntry>({
+      prefix: keys.presenceAll(),
+      idOf: (key) => {
+        const s = key.toString();
+        return keys.parsePresenceKey(s) ? s : undefined;
+      },
+      decode: (id, kv) => {
+        const k = keys.parsePresenceKey(id)!;
+        return { hash: k.hash, nodeId: k.nodeId, ...decodePresence(kv.value), version: Number(kv.mod_revision) };
+      },
+      versionOf: (e) => e.version,
+    });
+    this.mirror.on('add', (_id, e) => this.set(e.hash, e.nodeId, e));
+    this.mirror.on('update', (_id, e) => this.set(e.hash, e.nodeId, e));
+    this.mirror.on('delete', (_id, e) => this.set(e.hash, e.nodeId, null));
+    this.mirror.on('replaced', () => {
+      if (this.syncedAt === 0) this.syncedAt = this.clock.now();
+    });
   }
 
   private connected(hash: string): boolean {
@@ -34,7 +61,7 @@ export class PresenceChannel implements MirrorChannel {
     return false;
   }
 
-  private set(hash: string, nodeId: string, p: NodePresence | null): void {
+  private set(hash: string, nodeId: string, p: PresenceEntry | null): void {
     const was = this.connected(hash);
     let m = this.bySession.get(hash);
     if (p) {
@@ -47,28 +74,6 @@ export class PresenceChannel implements MirrorChannel {
     const is = this.connected(hash);
     if (was && !is) this.goneAt.set(hash, this.clock.now());
     if (is) this.goneAt.delete(hash);
-  }
-
-  replaceAll(kvs: readonly IKeyValue[]): void {
-    const before = new Set([...this.bySession.keys()].filter((h) => this.connected(h)));
-    this.bySession.clear();
-    for (const kv of kvs) {
-      const k = this.keys.parsePresenceKey(kv.key.toString());
-      if (k) this.set(k.hash, k.nodeId, decodePresence(kv.value));
-    }
-    const now = this.clock.now();
-    for (const h of before) if (!this.connected(h)) this.goneAt.set(h, now);
-    if (this.syncedAt === 0) this.syncedAt = now;
-  }
-
-  put(kv: IKeyValue): void {
-    const k = this.keys.parsePresenceKey(kv.key.toString());
-    if (k) this.set(k.hash, k.nodeId, decodePresence(kv.value));
-  }
-
-  delete(kv: IKeyValue): void {
-    const k = this.keys.parsePresenceKey(kv.key.toString());
-    if (k) this.set(k.hash, k.nodeId, null);
   }
 
   /** True when some node holds an open connection of the session. */
