@@ -774,7 +774,7 @@ export class SessionService {
         const s = this.deps.cache.get(hash) ?? (await this.deps.store.get(hash)).session;
         if (!s || s.rec.policy.idleMs !== IDLE_CONNECTION_BOUND) return;
         if ((at === 0) === (s.rec.connectionLostAt === 0)) return;
-        const written = await this.deps.presenceStore.markLost(s, at);
+        const written = await this.deps.store.setConnectionLost(s, at);
         if (written) {
           this.deps.cache.upsert(written);
           return;

@@ -237,6 +237,19 @@ export class EtcdSessionStore implements SessionStore {
     });
   }
 
+  async setConnectionLost(s: StoredSession, at: number): Promise<StoredSession | null> {
+    // The record only: it keeps its lease (a connection change is not a touch).
+    const r = await this.etcd.txn(
+      {
+        compare: [{ key: b(this.keys.session(s.hash)), target: 'Mod', result: 'Equal', mod_revision: s.version }],
+        success: [{ request_put: { key: b(this.keys.session(s.hash)), value: Buffer.from(encodeSession({ ...s.rec, connectionLostAt: at })), ignore_lease: true } }],
+        failure: [],
+      },
+      's',
+    );
+    return r.succeeded ? { ...s, rec: { ...s.rec, connectionLostAt: at }, version: Number(r.header.revision) } : null;
+  }
+
   getAttribute(hash: string, name: string): Promise<StoredAttribute | null> {
     return this.attributes.getAttribute(hash, name);
   }
