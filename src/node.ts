@@ -5,9 +5,9 @@ import { CallerAuth } from './auth/caller-auth.js';
 import { PolicyFileSource } from './auth/policy-source.js';
 import { ClockOffset } from './app/clock-offset.js';
 import { ClockSamplingChannel } from './app/clock-sampling-channel.js';
-import { EventReader } from './app/event-reader.js';
+import { EtcdEventLog } from './store/etcd/event-log.js';
 import { NodeEvents } from './app/node-events.js';
-import { NodeRegistry } from './app/node-registry.js';
+import { NodeRegistry } from './store/etcd/node-registry.js';
 import { PresenceTracker } from './app/presence.js';
 import { Scavenger } from './app/scavenger.js';
 import { SessionService } from './app/session-service.js';
@@ -273,7 +273,7 @@ export class SessionNode {
     this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, sessionGate, onCall, this.streams, this.cache, access));
     this.server.addService(
       withSafeDecoding(AdminServiceService),
-      adminHandlers(this.admin, new EventReader(this.etcd, this.keys), access, gate, onCall, this.streams, async (ref) => (await this.service.lookup(ref))?.rec.site),
+      adminHandlers(this.admin, new EtcdEventLog(this.etcd, this.keys), access, gate, onCall, this.streams, async (ref) => (await this.service.lookup(ref))?.rec.site),
     );
     this.server.addService(HealthServiceDefinition, this.health.implementation);
     addReflection(this.server);
@@ -295,7 +295,7 @@ export class SessionNode {
       this.refreshHealth();
     });
     this.feed.on('retry', (err: Error) => this.log.warn({ err: err.message }, 'etcd not reachable yet; retrying the initial sync'));
-    this.registry.on('lost', (err: Error) => {
+    this.registry.on('lost', (err) => {
       this.log.warn({ err: err.message }, 'node lease lost; re-registering');
       this.events.emit('node-lease-lost');
     });
