@@ -9,7 +9,7 @@ import { defaultClusterPolicy } from '../src/config/schema.js';
 import { sessionPolicyFor } from '../src/domain/policy.js';
 import { newSessionRecord } from '../src/domain/session.js';
 import { encodeSession } from '../src/store/etcd/codec.js';
-import { storedFromKv } from '../src/store/etcd/session-store.js';
+import { storedFromKv } from '../src/store/etcd/session-kv.js';
 
 const N = Number(process.env['HEAP_SESSIONS'] ?? 1_000_000);
 const gc = (globalThis as { gc?: () => void }).gc;

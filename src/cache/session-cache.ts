@@ -2,7 +2,7 @@ import type { IKeyValue } from 'etcd3';
 import type { StoredSession } from '../domain/ports.js';
 import type { Unsubscribe } from '../lifecycle/listeners.js';
 import { Keys } from '../store/etcd/keys.js';
-import { storedFromKv } from '../store/etcd/session-store.js';
+import { storedFromKv } from '../store/etcd/session-kv.js';
 import { Mirror } from './mirror.js';
 import { Tombstones, type TombstonesOptions } from './tombstones.js';
 

@@ -1,3 +1,4 @@
+import type { SessionEvent } from './events.js';
 import type { LoginFamily } from './login-family.js';
 import type { ClusterPolicy } from './policy.js';
 import type { ExistingSession, LoginPlan } from './login.js';
@@ -163,11 +164,47 @@ export interface SessionStore {
   getOrSuccessor(hash: string): Promise<{ session: StoredSession | null; successor: string | null; successorAt: number }>;
   /** Hashes of a user's sessions at a site, from the user index. */
   userSessions(site: string, user: string): Promise<string[]>;
+  /**
+   * Records when a connection-bound session lost its last connection (`at`, wall ms; 0 = attached
+   * again) if the record is unchanged since `s`; the record keeps its storage (this is not a touch).
+   * Returns the new state, or null when the session changed or is gone (re-read and retry).
+   */
+  setConnectionLost(s: StoredSession, at: number): Promise<StoredSession | null>;
   getAttribute(hash: string, name: string): Promise<StoredAttribute | null>;
   /** Writes an attribute; throws EtagMismatchError / AttributeExistsError; CAS failure on session changes. */
   setAttribute(s: StoredSession, name: string, value: Uint8Array, etag: string, cond: AttributeCondition): Promise<CasResult>;
   /** Deletes an attribute; throws AttributeNotFoundError / EtagMismatchError; CAS failure on session changes. */
   deleteAttribute(s: StoredSession, name: string, cond: AttributeCondition): Promise<CasResult>;
+}
+
+// ---- store ports (node registry, event log)
+
+/** A lifecycle event with the opaque token that resumes a stream right after it (SPEC rule 18). */
+export interface EventEnvelope {
+  readonly token: string;
+  readonly event: SessionEvent;
+}
+
+/**
+ * EventLog is the port to the retained lifecycle events (SPEC rule 18): a total order with a resume
+ * token per event, so a reader that reconnects misses nothing and sees nothing twice.
+ */
+export interface EventLog {
+  /** Checks a resume token's form; throws InvalidResumeTokenError. */
+  validateToken(token: string): void;
+  /** Yields events after `token` ('' = from now) until `signal` aborts; throws StoreUnavailableError when the store fails. */
+  stream(token: string, signal: AbortSignal): AsyncIterable<EventEnvelope>;
+}
+
+/**
+ * NodeRegistration is the port to this node's registration in the cluster: the opaque tag of its
+ * liveness (presence is written under it, so it vanishes with the node) and a re-publish.
+ */
+export interface NodeRegistration {
+  /** The node's liveness tag; '0' before start and while it is being re-acquired. */
+  readonly leaseId: string;
+  /** Rewrites the registration (after a config change; periodically with the wall time). */
+  refresh(): Promise<void>;
 }
 
 // ---- app-facing ports (mirror, presence, freshness)
@@ -218,7 +255,7 @@ export interface FreshnessGate {
   sync(): Promise<number>;
 }
 
-/** PresenceStore is the port through which a node publishes its presence and records lost connections. */
+/** PresenceStore is the port to this node's presence keys (one per session, under the node's liveness tag). */
 export interface PresenceStore {
   /**
    * Publishes this node's (connections, instances) for a session, tied to the node's liveness tag so
@@ -227,6 +264,4 @@ export interface PresenceStore {
   publish(hash: string, connections: number, instances: number, liveness: string): Promise<boolean>;
   /** Removes this node's presence for a session. */
   withdraw(hash: string): Promise<void>;
-  /** Records when a connection-bound session lost its last connection (0 = attached) if unchanged since `s`; null when it changed. */
-  markLost(s: StoredSession, at: number): Promise<StoredSession | null>;
 }

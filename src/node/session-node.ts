@@ -43,7 +43,7 @@ export class SessionNode extends NodeWiring implements LongRunning<NodeState> {
       this.refreshHealth();
     });
     this.feed.on('retry', (err: Error) => this.log.warn({ err: err.message }, 'etcd not reachable yet; retrying the initial sync'));
-    this.registry.on('lost', (err: Error) => {
+    this.registry.on('lost', (err) => {
       this.log.warn({ err: err.message }, 'node lease lost; re-registering');
       this.events.emit('node-lease-lost');
       this.life.lost(err);

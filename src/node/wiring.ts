@@ -4,9 +4,9 @@ import { CallerAuth } from '../auth/caller-auth.js';
 import { PolicyFileSource } from '../auth/policy-source.js';
 import { ClockOffset } from '../app/clock-offset.js';
 import { ClockSampler } from '../app/clock-sampler.js';
-import { EventReader } from '../app/event-reader.js';
+import { EtcdEventLog } from '../store/etcd/event-log.js';
 import { NodeEvents } from '../app/node-events.js';
-import { NodeRegistry } from '../app/node-registry.js';
+import { NodeRegistry } from '../store/etcd/node-registry.js';
 import { PresenceTracker } from '../app/presence.js';
 import { Scavenger } from '../app/scavenger.js';
 import { SessionService } from '../app/session-service.js';
@@ -138,7 +138,6 @@ export abstract class NodeWiring {
         touches: this.touches,
         presence: this.presence,
         presenceMirror: this.presenceMirror,
-        presenceStore,
         events: this.events,
         families: store.families,
       },
@@ -198,7 +197,7 @@ export abstract class NodeWiring {
     this.server.addService(withSafeDecoding(SessionServiceService), sessionHandlers(this.service, sessionGate, onCall, this.streams, this.cache, access));
     this.server.addService(
       withSafeDecoding(AdminServiceService),
-      adminHandlers(this.admin, new EventReader(this.etcd, this.keys), access, gate, onCall, this.streams, async (ref) => (await this.service.lookup(ref))?.rec.site),
+      adminHandlers(this.admin, new EtcdEventLog(this.etcd, this.keys), access, gate, onCall, this.streams, async (ref) => (await this.service.lookup(ref))?.rec.site),
     );
     this.server.addService(HealthServiceDefinition, this.health.implementation);
     addReflection(this.server);

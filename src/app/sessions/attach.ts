@@ -42,7 +42,7 @@ function setConnectionLost(ctx: SessionContext, hash: string, at: number): Promi
         const s = ctx.deps.cache.get(hash) ?? (await ctx.deps.store.get(hash)).session;
         if (!s || s.rec.policy.idleMs !== IDLE_CONNECTION_BOUND) return;
         if ((at === 0) === (s.rec.connectionLostAt === 0)) return;
-        const written = await ctx.deps.presenceStore.markLost(s, at);
+        const written = await ctx.deps.store.setConnectionLost(s, at);
         if (written) {
           ctx.deps.cache.upsert(written);
           return;

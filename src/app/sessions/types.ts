@@ -1,6 +1,6 @@
 import type { Clock } from '../../domain/clock.js';
 import type { Verdict } from '../../domain/decisions.js';
-import type { FreshnessGate, LoginFamilyStore, PresenceMirror, PresenceStore, SessionMirror, SessionStore, StoredSession } from '../../domain/ports.js';
+import type { FreshnessGate, LoginFamilyStore, PresenceMirror, SessionMirror, SessionStore, StoredSession } from '../../domain/ports.js';
 import type { Activity, EndReason, LiveState, SessionRecord } from '../../domain/session.js';
 import type { ConfigSource } from '../../domain/ports.js';
 import type { ClientInfo } from '../bindings.js';
@@ -124,7 +124,6 @@ export interface SessionServiceDeps {
   touches: ActivityLog;
   presence: LocalPresence;
   presenceMirror: PresenceMirror;
-  presenceStore: PresenceStore;
   events?: NodeEvents;
   /** Persistent-login token families (SPEC rule 19); absent, persistent logins are refused. */
   families?: LoginFamilyStore;

@@ -1,15 +1,16 @@
-import type { StoredSession } from '../../domain/ports.js';
+import type { PresenceStore as PresenceStorePort } from '../../domain/ports.js';
 import type { EtcdGateway } from './client.js';
-import { encodePresence, encodeSession } from './codec.js';
+import { encodePresence } from './codec.js';
 import type { Keys } from './keys.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 
 /**
  * PresenceStore writes this node's presence keys, one per session, under the node lease, so a dead
- * node's presence disappears with its lease (ARCHITECTURE decision 3).
+ * node's presence disappears with its lease (ARCHITECTURE decision 3). The session record itself is
+ * written only through the SessionStore (its connection-lost mark: SessionStore.setConnectionLost).
  */
-export class PresenceStore {
+export class PresenceStore implements PresenceStorePort {
   constructor(
     private readonly etcd: EtcdGateway,
     private readonly keys: Keys,
@@ -41,18 +42,5 @@ export class PresenceStore {
   /** Removes this node's presence for a session. */
   async withdraw(hash: string): Promise<void> {
     await this.etcd.deleteRange({ key: b(this.keys.presenceKey(hash, this.nodeId)) }, 'p');
-  }
-
-  /** Records when a connection-bound session lost its last connection, or 0 when attached (compare-and-swap). */
-  async markLost(s: StoredSession, at: number): Promise<StoredSession | null> {
-    const r = await this.etcd.txn(
-      {
-        compare: [{ key: b(this.keys.session(s.hash)), target: 'Mod', result: 'Equal', mod_revision: s.version }],
-        success: [{ request_put: { key: b(this.keys.session(s.hash)), value: Buffer.from(encodeSession({ ...s.rec, connectionLostAt: at })), ignore_lease: true } }],
-        failure: [],
-      },
-      's',
-    );
-    return r.succeeded ? { ...s, rec: { ...s.rec, connectionLostAt: at }, version: Number(r.header.revision) } : null;
   }
 }

@@ -5,7 +5,7 @@ import type { EndReason } from '../../domain/session.js';
 import type { EtcdGateway } from './client.js';
 import { prefixEnd, type Keys } from './keys.js';
 import type { LeaseBuckets } from './lease-buckets.js';
-import { FENCED_BATCH, storedFromKv } from './session-store.js';
+import { FENCED_BATCH, storedFromKv } from './session-kv.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 

@@ -1,6 +1,6 @@
 import type { ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import type { AdminService } from '../../app/admin-service.js';
-import type { EventReader } from '../../app/event-reader.js';
+import type { EventLog } from '../../domain/ports.js';
 import { CLIENT_TYPES, type ClientType } from '../../domain/client-type.js';
 import { UnknownClientTypeError } from '../../domain/errors.js';
 import type { SessionEvent } from '../../domain/events.js';
@@ -77,7 +77,7 @@ function clientTypeFilter(t: number): ClientType | undefined {
  */
 export function adminHandlers(
   admin: AdminService,
-  events: EventReader,
+  events: EventLog,
   access: CallAccess,
   gate: ServingGate,
   observe: CallObserver,

@@ -1,4 +1,4 @@
-import type { PresenceStore, StoredSession } from '../../../src/domain/ports.js';
+import type { StoredSession } from '../../../src/domain/ports.js';
 import type { ActivityLog, LocalPresence } from '../../../src/app/sessions/types.js';
 import type { Activity, SessionRecord } from '../../../src/domain/session.js';
 import type { MemorySessionStore } from './session-store.js';
@@ -30,21 +30,6 @@ export class FakeLocalPresence implements LocalPresence {
   forget(hash: string): void {
     this.forgotten.push(hash);
     this.connections.delete(hash);
-  }
-}
-
-/** A presence store over a MemorySessionStore: markLost is a compare-and-swap of the record. */
-export class FakePresenceStore implements PresenceStore {
-  readonly published: Array<[string, number, number]> = [];
-  constructor(private readonly store: MemorySessionStore) {}
-  async publish(hash: string, connections: number, instances: number): Promise<boolean> {
-    this.published.push([hash, connections, instances]);
-    return this.store.has(hash);
-  }
-  async withdraw(): Promise<void> {}
-  async markLost(s: StoredSession, at: number): Promise<StoredSession | null> {
-    const r = this.store.casWrite(s, { ...s.rec, connectionLostAt: at });
-    return r.ok ? r.session : null;
   }
 }
 

@@ -8,7 +8,7 @@ import { newSessionRecord, type SessionRecord } from '../../../src/domain/sessio
 import { FakeClock } from '../fake-clock.js';
 import { configOf, policyOf } from './config.js';
 import { FakeFeed, FakePresenceMirror, MemoryMirror } from './mirrors.js';
-import { FakeActivityLog, FakeLocalPresence, FakePresenceStore } from './presence.js';
+import { FakeActivityLog, FakeLocalPresence } from './presence.js';
 import { MemorySessionStore } from './session-store.js';
 import { strict } from './strict.js';
 
@@ -22,7 +22,7 @@ export interface FakesOptions {
 
 /**
  * A SessionService over in-memory fakes. The store, the presence store and the feed's sync() are
- * strict: a call the test did not allow (`allowStore('get', …)`, `allowPresenceStore`, `allowSync`)
+ * strict: a call the test did not allow (`allowStore('get', …)`, `allowSync`)
  * throws UnexpectedCallError. The events the service emits are logged in `emitted`.
  */
 export function sessionServiceOnFakes(options: FakesOptions = {}) {
@@ -32,8 +32,6 @@ export function sessionServiceOnFakes(options: FakesOptions = {}) {
   mem.now = () => clock.now();
   const storeAllowed = new Set<string>();
   const store = strict('store', mem, storeAllowed);
-  const presenceStoreAllowed = new Set<string>();
-  const presenceStore = strict('presenceStore', new FakePresenceStore(mem), presenceStoreAllowed);
   const feedAllowed = new Set<string>(['assertFresh']);
   const feedImpl = new FakeFeed();
   const feed = strict('feed', feedImpl, feedAllowed);
@@ -47,7 +45,7 @@ export function sessionServiceOnFakes(options: FakesOptions = {}) {
   events.on('session-ended', (site, type, reason) => emitted.push(`ended:${site}:${type}:${reason}`));
   events.on('verdict', (v) => emitted.push(`verdict:${v}`));
   const svc = new SessionService(
-    { store, cache: mirror, feed, config: configOf(policy), clock, touches, presence, presenceMirror, presenceStore, events },
+    { store, cache: mirror, feed, config: configOf(policy), clock, touches, presence, presenceMirror, events },
     { nodeId: 'node-a', ...options.service },
   );
   /** Stores a session in the store and the mirror (as the watch would); returns its id and stored form. */
@@ -64,7 +62,6 @@ export function sessionServiceOnFakes(options: FakesOptions = {}) {
     policy,
     mem,
     store,
-    presenceStore,
     feed: feedImpl,
     mirror,
     presence,
@@ -73,7 +70,6 @@ export function sessionServiceOnFakes(options: FakesOptions = {}) {
     emitted,
     seed,
     allowStore: (...m: string[]) => m.forEach((x) => storeAllowed.add(x)),
-    allowPresenceStore: (...m: string[]) => m.forEach((x) => presenceStoreAllowed.add(x)),
     allowSync: () => feedAllowed.add('sync'),
   };
 }

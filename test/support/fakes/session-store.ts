@@ -94,6 +94,11 @@ export class MemorySessionStore implements SessionStore {
     return this.casWrite(prev, next);
   }
 
+  async setConnectionLost(s: StoredSession, at: number): Promise<StoredSession | null> {
+    const r = this.casWrite(s, { ...s.rec, connectionLostAt: at });
+    return r.ok ? r.session : null;
+  }
+
   async end(s: StoredSession, reason: EndReason): Promise<boolean> {
     const cur = this.sessions.get(s.hash);
     if (!cur || cur.incarnation !== s.incarnation) return false;

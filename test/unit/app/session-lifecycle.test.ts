@@ -113,7 +113,7 @@ describe('app/sessions/attach (connection CAS, presence on fakes)', () => {
   it('a connection-bound session: attach marks it attached, the last detach records when', async () => {
     const f = sessionServiceOnFakes();
     const { id, s } = f.seed('desktop', warm);
-    f.allowPresenceStore('markLost');
+    f.allowStore('setConnectionLost');
     const a = await f.svc.attach(id, 'i1');
     assert.equal(f.mem.sessions.get(s.hash)?.rec.connectionLostAt, 0);
     assert.ok(f.presence.hasConnection(s.hash));
@@ -121,33 +121,33 @@ describe('app/sessions/attach (connection CAS, presence on fakes)', () => {
     await a.detach();
     await a.detach(); // a second detach is a no-op
     assert.equal(f.mem.sessions.get(s.hash)?.rec.connectionLostAt, f.clock.now());
-    assert.deepEqual(f.presenceStore.calls, ['markLost', 'markLost']);
+    assert.deepEqual(f.store.calls.filter((c) => c === 'setConnectionLost'), ['setConnectionLost', 'setConnectionLost']);
   });
 
   it('no lost-connection write while another node still holds a connection', async () => {
     const f = sessionServiceOnFakes();
     const { id, s } = f.seed('desktop', warm);
-    f.allowPresenceStore('markLost');
+    f.allowStore('setConnectionLost');
     const a = await f.svc.attach(id, 'i1');
     f.presenceMirror.connected.set(s.hash, 'node-b');
     await a.detach();
     assert.equal(f.mem.sessions.get(s.hash)?.rec.connectionLostAt, 0);
-    assert.deepEqual(f.presenceStore.calls, ['markLost']);
+    assert.deepEqual(f.store.calls.filter((c) => c === 'setConnectionLost'), ['setConnectionLost']);
   });
 
   it('a lost compare re-reads from the store and retries; a session of another type is never marked', async () => {
     const f = sessionServiceOnFakes();
     const d = f.seed('desktop', warm);
-    f.allowPresenceStore('markLost');
+    f.allowStore('setConnectionLost');
     f.allowStore('get');
     let conflicts = 1;
     f.mem.beforeWrite = (h) => void (conflicts-- > 0 && f.mem.bump(h));
     await f.svc.attach(d.id, 'i1');
-    assert.deepEqual(f.presenceStore.calls, ['markLost', 'markLost']);
+    assert.deepEqual(f.store.calls.filter((c) => c === 'setConnectionLost'), ['setConnectionLost', 'setConnectionLost']);
     assert.equal(f.mem.sessions.get(d.s.hash)?.rec.connectionLostAt, 0);
     const m = f.seed('mobile', warm);
     await f.svc.attach(m.id, 'i1');
-    assert.equal(f.presenceStore.calls.length, 2);
+    assert.equal(f.store.calls.filter((c) => c === 'setConnectionLost').length, 2);
   });
 
   it('attach of a session whose presence cannot be published is SESSION_NOT_FOUND', async () => {

@@ -1,16 +1,11 @@
 import type { IKeyValue, IWatchResponse } from 'etcd3';
-import { InvalidResumeTokenError, StoreUnavailableError } from '../domain/errors.js';
-import type { SessionEvent } from '../domain/events.js';
-import type { EtcdGateway } from '../store/etcd/client.js';
-import { decodeEvent } from '../store/etcd/codec.js';
-import { prefixEnd, type Keys } from '../store/etcd/keys.js';
+import { InvalidResumeTokenError, StoreUnavailableError } from '../../domain/errors.js';
+import type { EventEnvelope, EventLog } from '../../domain/ports.js';
+import type { EtcdGateway } from './client.js';
+import { decodeEvent } from './codec.js';
+import { prefixEnd, type Keys } from './keys.js';
 
-/** An event with the token that resumes right after it. */
-export interface EventEnvelope {
-  readonly token: string;
-  readonly event: SessionEvent;
-}
-
+/** A place in the event order: revision, then key. */
 interface Position {
   rev: number;
   key: string;
@@ -32,11 +27,11 @@ function after(a: Position, b: Position): boolean {
 }
 
 /**
- * EventReader streams lifecycle events (SPEC rule 18) in a total order — revision, then key — with a
+ * EtcdEventLog streams lifecycle events (SPEC rule 18) in a total order — revision, then key — with a
  * resume token per event. Resuming reads the retained events after the token from the events prefix
  * (not from watch history, which compaction may have removed), then watches for new ones.
  */
-export class EventReader {
+export class EtcdEventLog implements EventLog {
   constructor(
     private readonly etcd: EtcdGateway,
     private readonly keys: Keys,
