@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { ClientType } from '../src/gen/sessionmanager/v1/session.js';
 import { HeartbeatRequest, ValidateSessionRequest, ValidateSessionResponse, Verdict } from '../src/gen/sessionmanager/v1/session_service.js';
 import { SessionApi } from '../src/transport/grpc/client.js';
-import { grpcFrame, h2load, inRepo, JsonChild, writeFile, type LoadResult } from './lib.js';
+import { readdirSync } from 'node:fs';
+import { grpcFrame, h2load, inRepo, JsonChild, topFunctions, writeFile, type LoadResult } from './lib.js';
 
 /** h2load's load of every headline row (the issue's `-c 4 -m 32 -t 1`). */
 export const HEADLINE_LOAD = { clients: 4, streams: 32 };
@@ -38,7 +39,16 @@ export interface HeadlineResult {
   valids: number;
   spansExported: { requests: number; bytes: number };
   seconds: number;
+  /**
+   * `node --cpu-prof` of a chart-default node (and of the BENCH_BASELINE_MAIN build, as `before`)
+   * under one validate and one heartbeat row, taken after the pairs by nodes of their own so that
+   * profiling never slows a measured row. Absent unless asked for (profDir).
+   */
+  profiles?: { after: TopFunction[]; before?: TopFunction[] };
 }
+
+/** One line of a CPU profile summary (bench/lib.ts topFunctions). */
+export type TopFunction = { fn: string; selfPct: number };
 
 /** A free loopback TCP port. */
 export async function freePort(): Promise<number> {
@@ -143,7 +153,7 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
     const redis = await startRedis();
     stops.push(async () => void redis.proc.kill('SIGTERM'));
     const prefix = `/sm-bench-headline-${Date.now()}/`;
-    const node = await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-default', policyFile, ...(o.profDir ? { extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profDir}`] } : {}) });
+    const node = await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-default', policyFile });
     stops.push(() => node.child.stop());
     const sinkPort = (await sink.wait('ready'))['port'];
     const traced = await ChartNode.start({
@@ -154,8 +164,7 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
       env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'always_on' },
     });
     stops.push(() => traced.child.stop());
-    const prof = o.profDir ? { extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profDir}`] } : {};
-    const before = o.baselineMain ? await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-before', policyFile, main: o.baselineMain, ...prof }) : undefined;
+    const before = o.baselineMain ? await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-before', policyFile, main: o.baselineMain }) : undefined;
     if (before) {
       stops.push(() => before.child.stop());
       o.log(`  before-node pid ${before.child.proc.pid}, this node pid ${node.child.proc.pid}`);
@@ -210,7 +219,25 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
       );
     }
     const s = await sink.ask('stats', 'stats');
-    return { pairs, writesPerValidate: valids > 0 ? writes / valids : NaN, valids, spansExported: { requests: Number(s['requests']), bytes: Number(s['bytes']) }, seconds: o.seconds };
+    const result: HeadlineResult = { pairs, writesPerValidate: valids > 0 ? writes / valids : NaN, valids, spansExported: { requests: Number(s['requests']), bytes: Number(s['bytes']) }, seconds: o.seconds };
+    if (o.profDir) {
+      // Profiled by nodes of their own, after the pairs: the measured rows ran unprofiled.
+      const profile = async (name: string, main?: string): Promise<TopFunction[]> => {
+        const dir = join(o.profDir!, name);
+        const p = await ChartNode.start({ etcd: o.etcd, prefix, nodeId: `bench-prof-${name}`, policyFile, extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], ...(main ? { main } : {}) });
+        try {
+          run(`prof-${name}-validate`, p.port, VALIDATE_PATH, vbody);
+          run(`prof-${name}-heartbeat`, p.port, HEARTBEAT_PATH, hbody);
+        } finally {
+          await p.child.stop();
+        }
+        const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+        return file ? topFunctions(join(dir, file), 20) : [];
+      };
+      o.log('  CPU profiles (node --cpu-prof, one validate and one heartbeat row each)');
+      result.profiles = { after: await profile('after'), ...(o.baselineMain ? { before: await profile('before', o.baselineMain) } : {}) };
+    }
+    return result;
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
   }
@@ -256,6 +283,18 @@ Every pair (req/s / p99 ms), each row run right after the one before it, ${r.sec
 ${pairRows.join('\n')}
 
 The traced node exported ${r.spansExported.requests} OTLP requests (${(r.spansExported.bytes / 2 ** 20).toFixed(1)} MiB) to the sink during the run.
+${r.profiles ? profilesMarkdown(r.profiles) : ''}`;
+}
+
+/** The CPU profile section: top self-time functions of the node after (and before) the change. */
+export function profilesMarkdown(p: NonNullable<HeadlineResult['profiles']>): string {
+  const table = (t: TopFunction[]) => ['| self % | function |', '|---|---|', ...t.map((x) => `| ${x.selfPct.toFixed(1)} | \`${x.fn}\` |`)].join('\n');
+  return `
+### CPU profile${p.before ? ' before and after' : ''} (\`node --cpu-prof\`, self time as a share of the busy samples)
+
+A chart-default node of its own, started after the pairs, under one validate row and one heartbeat row${p.before ? '; the same for the baseline build (BENCH_BASELINE_MAIN)' : ''}.
+
+${p.before ? `After:\n\n${table(p.after)}\n\nBefore (BENCH_BASELINE_MAIN):\n\n${table(p.before)}` : table(p.after)}
 `;
 }
 
@@ -275,14 +314,6 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/di
     const baselineMain = process.env['BENCH_BASELINE_MAIN'];
     const r = await runHeadline({ etcd: etcd.endpoints[0]!, tmp, seconds: Number(process.env['BENCH_SECONDS'] ?? 4), pairs: Number(process.env['BENCH_PAIRS'] ?? 3), log, revision: () => revisionOf(client), ...(profDir ? { profDir } : {}), ...(baselineMain ? { baselineMain } : {}) });
     console.log(headlineMarkdown(r));
-    if (profDir) {
-      const { readdirSync } = await import('node:fs');
-      const { topFunctions } = await import('./lib.js');
-      for (const f of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile'))) {
-        console.log(`\n${f}:\n| self % | function |\n|---|---|`);
-        for (const t of topFunctions(join(profDir, f), 25)) console.log(`| ${t.selfPct.toFixed(1)} | \`${t.fn}\` |`);
-      }
-    }
   } finally {
     client.close();
     await etcd.stop();
