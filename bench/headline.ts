@@ -3,7 +3,7 @@
 // not exported; caller authentication on, a bearer token per call), against the no-op grpc-js floor
 // and a lean Redis-backed peer (bench/redis-peer.ts), in back-to-back A/B pairs under the same
 // h2load load. Used by bench/run.ts (make bench) and, alone, by `make bench-quick` (BENCH_QUICK=1).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ClientType } from '../src/gen/sessionmanager/v1/session.js';
 import { HeartbeatRequest, ValidateSessionRequest, ValidateSessionResponse, Verdict } from '../src/gen/sessionmanager/v1/session_service.js';
 import { SessionApi } from '../src/transport/grpc/client.js';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { grpcFrame, h2load, inRepo, JsonChild, topFunctions, writeFile, type LoadResult } from './lib.js';
 
 /** h2load's load of every headline row (the issue's `-c 4 -m 32 -t 1`). */
@@ -29,6 +29,27 @@ export interface HeadlinePair {
   before?: LoadResult;
   noopHeartbeat: LoadResult;
   heartbeat: LoadResult;
+  /**
+   * Server CPU (user + system) per request of each row, in µs: the serving processes' CPU over the
+   * row (warm-up included) ÷ (req/s × row length). Steadier than req/s on a shared machine, where
+   * another process's burst moves the rate but not the work each request costs. The peer's figure
+   * includes redis-server's CPU.
+   */
+  cpuUs?: Partial<Record<'noop' | 'peer' | 'node' | 'traced' | 'before' | 'noopHeartbeat' | 'heartbeat', number>>;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** What the headline run measured. */
@@ -193,29 +214,39 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
     const hbody = writeFile(join(o.tmp, 'h-heartbeat.bin'), grpcFrame(HeartbeatRequest.encode({ sessionId, instanceId: 'bench-instance', client: undefined }).finish()));
     const run = (name: string, port: unknown, path: string, body: string) =>
       h2load({ url: `http://127.0.0.1:${port}${path}`, bodyFile: body, ...HEADLINE_LOAD, headers: auth, durationS: o.seconds, logFile: join(o.tmp, `h-${name}.log`) });
+    const WARMUP_S = 2;
+    /** A row, with the CPU its serving processes used per request. */
+    const measured = (name: string, port: unknown, path: string, body: string, pids: Array<number | undefined>): [LoadResult, number] => {
+      const c0 = pids.reduce<number>((a, pid) => a + cpuSeconds(pid), 0);
+      const r = run(name, port, path, body);
+      const c1 = pids.reduce<number>((a, pid) => a + cpuSeconds(pid), 0);
+      return [r, ((c1 - c0) * 1e6) / (r.rps * (o.seconds + WARMUP_S))];
+    };
     const pairs: HeadlinePair[] = [];
     let writes = 0;
     let valids = 0;
     for (let i = 0; i < o.pairs; i++) {
-      const n = run('noop', noopPort, VALIDATE_PATH, vbody);
-      const p = run('peer', peerPort, VALIDATE_PATH, vbody);
+      const [n, cNoop] = measured('noop', noopPort, VALIDATE_PATH, vbody, [noop.proc.pid]);
+      const [p, cPeer] = measured('peer', peerPort, VALIDATE_PATH, vbody, [peer.proc.pid, redis.proc.pid]);
       const v0 = await node.counter('session_manager_validate_verdicts_total', 'verdict="VALID"');
       const r0 = await o.revision();
-      const d = run('node', node.port, VALIDATE_PATH, vbody);
+      const [d, cNode] = measured('node', node.port, VALIDATE_PATH, vbody, [node.child.proc.pid]);
       const r1 = await o.revision();
       const v1 = await node.counter('session_manager_validate_verdicts_total', 'verdict="VALID"');
       writes += r1 - r0;
       valids += v1 - v0;
-      const t = run('traced', traced.port, VALIDATE_PATH, vbody);
-      const b = before ? run('before', before.port, VALIDATE_PATH, vbody) : undefined;
-      const nh = run('noop-hb', noopPort, HEARTBEAT_PATH, hbody);
-      const h = run('heartbeat', node.port, HEARTBEAT_PATH, hbody);
+      const [t, cTraced] = measured('traced', traced.port, VALIDATE_PATH, vbody, [traced.child.proc.pid]);
+      const [b, cBefore] = before ? measured('before', before.port, VALIDATE_PATH, vbody, [before.child.proc.pid]) : [undefined, undefined];
+      const [nh, cNoopHb] = measured('noop-hb', noopPort, HEARTBEAT_PATH, hbody, [noop.proc.pid]);
+      const [h, cHb] = measured('heartbeat', node.port, HEARTBEAT_PATH, hbody, [node.child.proc.pid]);
       for (const [k, r] of Object.entries({ noop: n, peer: p, node: d, traced: t, noopHb: nh, heartbeat: h })) if (r.failed > 0 || r.done === 0) throw new Error(`${k}: ${r.failed} of ${r.done} requests failed`);
-      pairs.push({ noop: n, peer: p, node: d, traced: t, noopHeartbeat: nh, heartbeat: h, ...(b ? { before: b } : {}) });
+      const cpuUs = { noop: cNoop, peer: cPeer, node: cNode, traced: cTraced, noopHeartbeat: cNoopHb, heartbeat: cHb, ...(b ? { before: cBefore } : {}) };
+      pairs.push({ noop: n, peer: p, node: d, traced: t, noopHeartbeat: nh, heartbeat: h, ...(b ? { before: b } : {}), cpuUs });
       o.log(
         `  pair ${i + 1}: no-op ${n.rps.toFixed(0)}, redis peer ${p.rps.toFixed(0)}, node ${d.rps.toFixed(0)} (${(d.rps / n.rps).toFixed(2)}× no-op, ${(d.rps / p.rps).toFixed(2)}× peer), ` +
           `traced ${t.rps.toFixed(0)} (${(t.rps / n.rps).toFixed(2)}×), heartbeat ${h.rps.toFixed(0)} vs no-op ${nh.rps.toFixed(0)} (${(h.rps / nh.rps).toFixed(2)}×) req/s` +
-          (b ? `, before-change node ${b.rps.toFixed(0)} (${(b.rps / n.rps).toFixed(2)}× no-op)` : ''),
+          (b ? `, before-change node ${b.rps.toFixed(0)} (${(b.rps / n.rps).toFixed(2)}× no-op)` : '') +
+          `; server CPU µs/request: no-op ${f0(cNoop)}, peer+redis ${f0(cPeer)}, node ${f0(cNode)}, traced ${f0(cTraced)}${b ? `, before ${f0(cBefore!)}` : ''}, no-op hb ${f0(cNoopHb)}, node hb ${f0(cHb)}`,
       );
     }
     const s = await sink.ask('stats', 'stats');
@@ -268,6 +299,16 @@ export function headlineMarkdown(r: HeadlineResult): string {
     ...(r.pairs.every((p) => p.before)
       ? [row('ValidateSession, the node as it was before this change (same chart environment), ÷ no-op', ratio((p) => p.before!.rps / p.noop.rps), 'reference', true).replace('**met**', '')]
       : []),
+    ...(r.pairs.every((p) => p.cpuUs?.node !== undefined)
+      ? [
+          row('ValidateSession server CPU per request ÷ no-op (lower is better)', ratio((p) => p.cpuUs!.node! / p.cpuUs!.noop!), 'reference', true).replace('**met**', ''),
+          row('ValidateSession server CPU per request ÷ Redis peer + redis-server (lower is better)', ratio((p) => p.cpuUs!.node! / p.cpuUs!.peer!), 'reference', true).replace('**met**', ''),
+          row('Heartbeat server CPU per request ÷ no-op Heartbeat (lower is better)', ratio((p) => p.cpuUs!.heartbeat! / p.cpuUs!.noopHeartbeat!), 'reference', true).replace('**met**', ''),
+          ...(r.pairs.every((p) => p.cpuUs?.before !== undefined)
+            ? [row('ValidateSession server CPU per request, this build ÷ the build before (lower is better)', ratio((p) => p.cpuUs!.node! / p.cpuUs!.before!), 'reference', true).replace('**met**', '')]
+            : []),
+        ]
+      : []),
     `| steady-state etcd writes per ValidateSession (${r.valids} VALID counted by the node's own metric) | ${r.writesPerValidate.toFixed(4)} | | ≤ 0.01 | ${verdict(r.writesPerValidate <= 0.01)} |`,
   ];
   const pairRows = r.pairs.map(
@@ -282,6 +323,16 @@ Every pair (req/s / p99 ms), each row run right after the one before it, ${r.sec
 |---|---|---|---|---|---|---|
 ${pairRows.join('\n')}
 
+${
+  r.pairs.every((p) => p.cpuUs)
+    ? `Server CPU per request (µs; user + system of the serving processes over the row ÷ requests; the peer's includes redis-server):
+
+| pair | no-op validate | Redis peer + redis-server | node validate | node traced | before-change node | no-op heartbeat | node heartbeat |
+|---|---|---|---|---|---|---|---|
+${r.pairs.map((p, i) => `| ${i + 1} | ${f0(p.cpuUs!.noop ?? NaN)} | ${f0(p.cpuUs!.peer ?? NaN)} | ${f0(p.cpuUs!.node ?? NaN)} | ${f0(p.cpuUs!.traced ?? NaN)} | ${f0(p.cpuUs!.before ?? NaN)} | ${f0(p.cpuUs!.noopHeartbeat ?? NaN)} | ${f0(p.cpuUs!.heartbeat ?? NaN)} |`).join('\n')}
+`
+    : ''
+}
 The traced node exported ${r.spansExported.requests} OTLP requests (${(r.spansExported.bytes / 2 ** 20).toFixed(1)} MiB) to the sink during the run.
 ${r.profiles ? profilesMarkdown(r.profiles) : ''}`;
 }
