@@ -33,7 +33,8 @@ export const DEFAULT_SESSION_WIRE_ENTRIES = 16_384;
 interface Stable {
   readonly rec: SessionRecord;
   readonly state: SessionView['state'];
-  readonly bytes: Buffer;
+  /** The encoder's own exact-size array: a pooled Buffer slice would keep its whole 8 KiB slab alive. */
+  readonly bytes: Uint8Array;
 }
 
 /** Whether `s` was encoded from the same stable values as `rec` (records are replaced, never mutated, on a write). */
@@ -154,7 +155,8 @@ export class SessionWire {
     }
     out[at++] = TAG_SESSION;
     at = writeVarint(out, at, sessionSize);
-    at += stable.copy(out, at);
+    out.set(stable, at);
+    at += stable.length;
     at = writeTimestamp(out, at, TAG_LAST_ACCESS, r.lastAccessAt, lastSize);
     if (r.hits !== 0) {
       out[at++] = TAG_HIT_COUNT;
@@ -190,7 +192,7 @@ export class SessionWire {
     pb.lastAccessTime = undefined;
     pb.hitCount = 0;
     pb.idleDeadline = undefined;
-    const s: Stable = { rec: view.rec, state: view.state, bytes: Buffer.from(Session.encode(pb).finish()) };
+    const s: Stable = { rec: view.rec, state: view.state, bytes: Session.encode(pb).finish() };
     if (this.maxEntries === 0) return s;
     if (hit) this.stable.delete(view.hash);
     else if (this.stable.size >= this.maxEntries) this.stable.delete(this.stable.keys().next().value as string);
