@@ -1,5 +1,6 @@
 import type { handleUnaryCall, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { ClientInfo, RequestIdentity, SessionService, ValidateResult } from '../../app/session-service.js';
+import type { Verdict } from '../../domain/decisions.js';
 import type { Caller } from '../../auth/caller-auth.js';
 import { withCaller } from '../../auth/caller-context.js';
 import type { SessionCache } from '../../cache/session-cache.js';
@@ -96,6 +97,8 @@ export function sessionHandlers(
       await access.checkSessionSite(caller, () => svc.siteOf(req.sessionId));
       return fn(req, caller);
     });
+  const encodeValidate = (r: ValidateResult): Buffer => wire.validateResponse(r.verdict, r.view);
+  const encodeHeartbeat = (v: Verdict): Buffer => wire.heartbeatResponse(v);
   // Attach streams by session, so the stream learns when its session ends on any node.
   const attached = new Map<string, Set<ServerWritableStream<AttachRequest, AttachResponse>>>();
   cache.onDelete((hash) => {
@@ -155,14 +158,13 @@ export function sessionHandlers(
         if (idMode === 'CLIENT_ADDRESS' && caller.sites !== '*') access.checkSite(caller, req.site);
         // The session's site is checked on the one lookup validate makes (none for callers of every site).
         const r = svc.validateNow(identity, access.siteChecker(caller));
-        const encode = (v: ValidateResult) => wire.validateResponse(v.verdict, v.view);
-        return r instanceof Promise ? r.then(encode) : encode(r);
+        return r instanceof Promise ? r.then(encodeValidate) : encodeValidate(r);
       }),
     ),
     heartbeat: preEncoded<HeartbeatRequest, HeartbeatResponse>(
       u<HeartbeatRequest, Buffer>('Heartbeat', (req, caller) => {
         const v = svc.heartbeatNow(req.sessionId, req.instanceId, clientOf(req.client), access.siteChecker(caller));
-        return v instanceof Promise ? v.then((x) => wire.heartbeatResponse(x)) : wire.heartbeatResponse(v);
+        return v instanceof Promise ? v.then(encodeHeartbeat) : encodeHeartbeat(v);
       }),
     ),
     endSession: u('EndSession', async (req, caller) => {
