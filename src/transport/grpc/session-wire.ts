@@ -8,8 +8,11 @@ import { sessionToPb, verdictToPb } from './convert.js';
 // The wire form of the hot answers, built with the least work (issue 12). A VALID answer's Session
 // has three fields that change on every hit (last_access_time, hit_count, idle_deadline) and many
 // that change only when the record is rewritten. The stable ones are encoded once (ts-proto's
-// Session.encode with the changing ones left out) and kept per session hash; each answer is those
-// bytes with the changing fields appended. Protobuf allows fields in any order, so the spliced bytes
+// Session.encode with the changing ones left out) and kept per session hash in a direct-mapped
+// table (no map, no eviction bookkeeping); each answer is those bytes with the changing fields
+// appended. A session is admitted on its second answer while it holds its slot: with many sessions
+// each validated once, caching would cost more than it saves (measured: ~3× a plain encoding per
+// answer when every lookup misses), so a first answer is encoded plainly. Protobuf allows fields in any order, so the spliced bytes
 // decode equal to the plain encoding (test/unit/session-wire.test.ts checks it over a table).
 
 /** Field tags (field number << 3 | wire type) of the spliced Session fields. */
@@ -22,19 +25,30 @@ const TAG_SESSION = (2 << 3) | 2;
 
 /** Options of SessionWire. */
 export interface SessionWireOptions {
-  /** Most sessions whose stable bytes are kept (oldest dropped first). Default 16 384; 0 keeps none. */
+  /**
+   * Slots of the table of stable encodings (rounded up to a power of two; a session's slot is
+   * chosen by its hash, a newcomer takes it over). Default 16 384; 0 keeps none.
+   */
   maxEntries?: number;
 }
 
-/** Default number of sessions whose stable encoding is kept. */
+/** Default number of slots of the table of stable encodings. */
 export const DEFAULT_SESSION_WIRE_ENTRIES = 16_384;
 
 /** The stable bytes of one session and the values they were encoded from. */
 interface Stable {
+  readonly hash: string;
   readonly rec: SessionRecord;
   readonly state: SessionView['state'];
   /** The encoder's own exact-size array: a pooled Buffer slice would keep its whole 8 KiB slab alive. */
   readonly bytes: Uint8Array;
+}
+
+/** The slot of `hash` in a table of `mask + 1` slots, from its last characters (a digest's are uniform). */
+function slotOf(hash: string, mask: number): number {
+  let h = 0;
+  for (let i = Math.max(0, hash.length - 4); i < hash.length; i++) h = (h * 31 + hash.charCodeAt(i)) | 0;
+  return h & mask;
 }
 
 /** Whether `s` was encoded from the same stable values as `rec` (records are replaced, never mutated, on a write). */
@@ -115,27 +129,35 @@ function spliceable(v: SessionView): boolean {
  * bytes through (withSafeDecoding).
  */
 export class SessionWire {
-  private readonly stable = new Map<string, Stable>();
-  private readonly maxEntries: number;
+  private readonly slots: Array<Stable | undefined>;
+  /** Per slot, the hash of the last session answered once there (admitted on its next answer). */
+  private readonly candidates: string[];
+  private readonly mask: number;
+  private filled = 0;
   private readonly verdictOnly = new Map<DomainVerdict, Buffer>();
   private readonly heartbeats = new Map<DomainVerdict, Buffer>();
 
   constructor(options: SessionWireOptions = {}) {
     const max = options.maxEntries ?? DEFAULT_SESSION_WIRE_ENTRIES;
-    if (!(Number.isInteger(max) && max >= 0)) throw new Error('session wire: maxEntries must be a non-negative integer');
-    this.maxEntries = max;
+    if (!(Number.isInteger(max) && max >= 0 && max <= 2 ** 24)) throw new Error('session wire: maxEntries must be an integer from 0 to 2^24');
+    let n = max === 0 ? 0 : 1;
+    while (n < max) n *= 2;
+    this.slots = new Array<Stable | undefined>(n).fill(undefined);
+    this.candidates = new Array<string>(n).fill('');
+    this.mask = n - 1;
   }
 
   /** Sessions whose stable bytes are kept now. */
   get size(): number {
-    return this.stable.size;
+    return this.filled;
   }
 
   /** The encoded ValidateSessionResponse of `verdict` with `view` (or none). */
   validateResponse(verdict: DomainVerdict, view: SessionView | undefined): Buffer {
     if (!view) return this.verdictOnlyResponse(verdict);
     if (!spliceable(view)) return Buffer.from(ValidateSessionResponse.encode({ verdict: verdictToPb(verdict), session: sessionToPb(view) }).finish());
-    const stable = this.stableOf(view).bytes;
+    const stable = this.stableOf(view);
+    if (!stable) return Buffer.from(ValidateSessionResponse.encode({ verdict: verdictToPb(verdict), session: sessionToPb(view) }).finish());
     const r = view.rec;
     const lastSize = timestampBodySize(r.lastAccessAt);
     const idle = Number.isFinite(view.idleDeadline);
@@ -173,30 +195,33 @@ export class SessionWire {
     return b;
   }
 
-  /** Drops the stable bytes of `hash` (optional: a changed record is detected anyway). */
-  forget(hash: string): void {
-    this.stable.delete(hash);
-  }
-
   private verdictOnlyResponse(verdict: DomainVerdict): Buffer {
     let b = this.verdictOnly.get(verdict);
     if (!b) this.verdictOnly.set(verdict, (b = Buffer.from(ValidateSessionResponse.encode({ verdict: verdictToPb(verdict), session: undefined }).finish())));
     return b;
   }
 
-  /** The stable bytes of a view's session: cached while its stable values stay the same. */
-  private stableOf(view: SessionView): Stable {
-    const hit = this.stable.get(view.hash);
-    if (hit && sameStable(hit, view.rec, view.state)) return hit;
+  /**
+   * The stable bytes of a view's session while its stable values stay the same; undefined on its
+   * first answer (it then takes the slot as a candidate, and its next answer encodes them).
+   */
+  private stableOf(view: SessionView): Uint8Array | undefined {
+    if (this.slots.length === 0) return undefined;
+    const i = slotOf(view.hash, this.mask);
+    const held = this.slots[i];
+    if (held !== undefined && held.hash === view.hash && sameStable(held, view.rec, view.state)) return held.bytes;
+    // First answer in this slot: remember the hash only (no allocation), encode plainly.
+    if (this.candidates[i] !== view.hash) {
+      this.candidates[i] = view.hash;
+      return undefined;
+    }
     const pb = sessionToPb(view);
     pb.lastAccessTime = undefined;
     pb.hitCount = 0;
     pb.idleDeadline = undefined;
-    const s: Stable = { rec: view.rec, state: view.state, bytes: Session.encode(pb).finish() };
-    if (this.maxEntries === 0) return s;
-    if (hit) this.stable.delete(view.hash);
-    else if (this.stable.size >= this.maxEntries) this.stable.delete(this.stable.keys().next().value as string);
-    this.stable.set(view.hash, s);
-    return s;
+    const bytes = Session.encode(pb).finish();
+    if (held === undefined) this.filled++;
+    this.slots[i] = { hash: view.hash, rec: view.rec, state: view.state, bytes };
+    return bytes;
   }
 }
