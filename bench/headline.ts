@@ -3,7 +3,7 @@
 // not exported; caller authentication on, a bearer token per call), against the no-op grpc-js floor
 // and a lean Redis-backed peer (bench/redis-peer.ts), in back-to-back A/B pairs under the same
 // h2load load. Used by bench/run.ts (make bench) and, alone, by `make bench-quick` (BENCH_QUICK=1).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { ClientType } from '../src/gen/sessionmanager/v1/session.js';
 import { HeartbeatRequest, ValidateSessionRequest, ValidateSessionResponse, Verdict } from '../src/gen/sessionmanager/v1/session_service.js';
 import { SessionApi } from '../src/transport/grpc/client.js';
-import { grpcFrame, h2load, inRepo, JsonChild, writeFile, type LoadResult } from './lib.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { grpcFrame, h2load, inRepo, JsonChild, topFunctions, writeFile, type LoadResult } from './lib.js';
+import { f0, headlineMarkdown } from './headline-report.js';
 
 /** h2load's load of every headline row (the issue's `-c 4 -m 32 -t 1`). */
 export const HEADLINE_LOAD = { clients: 4, streams: 32 };
@@ -28,6 +30,27 @@ export interface HeadlinePair {
   before?: LoadResult;
   noopHeartbeat: LoadResult;
   heartbeat: LoadResult;
+  /**
+   * Server CPU (user + system) per request of each row, in µs: the serving processes' CPU over the
+   * row (warm-up included) ÷ (req/s × row length). Steadier than req/s on a shared machine, where
+   * another process's burst moves the rate but not the work each request costs. The peer's figure
+   * includes redis-server's CPU.
+   */
+  cpuUs?: Partial<Record<'noop' | 'peer' | 'node' | 'traced' | 'before' | 'noopHeartbeat' | 'heartbeat', number>>;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** What the headline run measured. */
@@ -38,7 +61,16 @@ export interface HeadlineResult {
   valids: number;
   spansExported: { requests: number; bytes: number };
   seconds: number;
+  /**
+   * `node --cpu-prof` of a chart-default node (and of the BENCH_BASELINE_MAIN build, as `before`)
+   * under one validate and one heartbeat row, taken after the pairs by nodes of their own so that
+   * profiling never slows a measured row. Absent unless asked for (profDir).
+   */
+  profiles?: { after: TopFunction[]; before?: TopFunction[] };
 }
+
+/** One line of a CPU profile summary (bench/lib.ts topFunctions). */
+export type TopFunction = { fn: string; selfPct: number };
 
 /** A free loopback TCP port. */
 export async function freePort(): Promise<number> {
@@ -143,7 +175,7 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
     const redis = await startRedis();
     stops.push(async () => void redis.proc.kill('SIGTERM'));
     const prefix = `/sm-bench-headline-${Date.now()}/`;
-    const node = await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-default', policyFile, ...(o.profDir ? { extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profDir}`] } : {}) });
+    const node = await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-default', policyFile });
     stops.push(() => node.child.stop());
     const sinkPort = (await sink.wait('ready'))['port'];
     const traced = await ChartNode.start({
@@ -154,8 +186,7 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
       env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_TRACES_SAMPLER: 'always_on' },
     });
     stops.push(() => traced.child.stop());
-    const prof = o.profDir ? { extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profDir}`] } : {};
-    const before = o.baselineMain ? await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-before', policyFile, main: o.baselineMain, ...prof }) : undefined;
+    const before = o.baselineMain ? await ChartNode.start({ etcd: o.etcd, prefix, nodeId: 'bench-before', policyFile, main: o.baselineMain }) : undefined;
     if (before) {
       stops.push(() => before.child.stop());
       o.log(`  before-node pid ${before.child.proc.pid}, this node pid ${node.child.proc.pid}`);
@@ -184,80 +215,67 @@ export async function runHeadline(o: { etcd: string; tmp: string; seconds: numbe
     const hbody = writeFile(join(o.tmp, 'h-heartbeat.bin'), grpcFrame(HeartbeatRequest.encode({ sessionId, instanceId: 'bench-instance', client: undefined }).finish()));
     const run = (name: string, port: unknown, path: string, body: string) =>
       h2load({ url: `http://127.0.0.1:${port}${path}`, bodyFile: body, ...HEADLINE_LOAD, headers: auth, durationS: o.seconds, logFile: join(o.tmp, `h-${name}.log`) });
+    const WARMUP_S = 2;
+    /** A row, with the CPU its serving processes used per request. */
+    const measured = (name: string, port: unknown, path: string, body: string, pids: Array<number | undefined>): [LoadResult, number] => {
+      const c0 = pids.reduce<number>((a, pid) => a + cpuSeconds(pid), 0);
+      const r = run(name, port, path, body);
+      const c1 = pids.reduce<number>((a, pid) => a + cpuSeconds(pid), 0);
+      return [r, ((c1 - c0) * 1e6) / (r.rps * (o.seconds + WARMUP_S))];
+    };
     const pairs: HeadlinePair[] = [];
     let writes = 0;
     let valids = 0;
     for (let i = 0; i < o.pairs; i++) {
-      const n = run('noop', noopPort, VALIDATE_PATH, vbody);
-      const p = run('peer', peerPort, VALIDATE_PATH, vbody);
+      const [n, cNoop] = measured('noop', noopPort, VALIDATE_PATH, vbody, [noop.proc.pid]);
+      const [p, cPeer] = measured('peer', peerPort, VALIDATE_PATH, vbody, [peer.proc.pid, redis.proc.pid]);
       const v0 = await node.counter('session_manager_validate_verdicts_total', 'verdict="VALID"');
       const r0 = await o.revision();
-      const d = run('node', node.port, VALIDATE_PATH, vbody);
+      const [d, cNode] = measured('node', node.port, VALIDATE_PATH, vbody, [node.child.proc.pid]);
       const r1 = await o.revision();
       const v1 = await node.counter('session_manager_validate_verdicts_total', 'verdict="VALID"');
       writes += r1 - r0;
       valids += v1 - v0;
-      const t = run('traced', traced.port, VALIDATE_PATH, vbody);
-      const b = before ? run('before', before.port, VALIDATE_PATH, vbody) : undefined;
-      const nh = run('noop-hb', noopPort, HEARTBEAT_PATH, hbody);
-      const h = run('heartbeat', node.port, HEARTBEAT_PATH, hbody);
+      const [t, cTraced] = measured('traced', traced.port, VALIDATE_PATH, vbody, [traced.child.proc.pid]);
+      const [b, cBefore] = before ? measured('before', before.port, VALIDATE_PATH, vbody, [before.child.proc.pid]) : [undefined, undefined];
+      const [nh, cNoopHb] = measured('noop-hb', noopPort, HEARTBEAT_PATH, hbody, [noop.proc.pid]);
+      const [h, cHb] = measured('heartbeat', node.port, HEARTBEAT_PATH, hbody, [node.child.proc.pid]);
       for (const [k, r] of Object.entries({ noop: n, peer: p, node: d, traced: t, noopHb: nh, heartbeat: h })) if (r.failed > 0 || r.done === 0) throw new Error(`${k}: ${r.failed} of ${r.done} requests failed`);
-      pairs.push({ noop: n, peer: p, node: d, traced: t, noopHeartbeat: nh, heartbeat: h, ...(b ? { before: b } : {}) });
+      const cpuUs = { noop: cNoop, peer: cPeer, node: cNode, traced: cTraced, noopHeartbeat: cNoopHb, heartbeat: cHb, ...(b ? { before: cBefore } : {}) };
+      pairs.push({ noop: n, peer: p, node: d, traced: t, noopHeartbeat: nh, heartbeat: h, ...(b ? { before: b } : {}), cpuUs });
       o.log(
         `  pair ${i + 1}: no-op ${n.rps.toFixed(0)}, redis peer ${p.rps.toFixed(0)}, node ${d.rps.toFixed(0)} (${(d.rps / n.rps).toFixed(2)}× no-op, ${(d.rps / p.rps).toFixed(2)}× peer), ` +
           `traced ${t.rps.toFixed(0)} (${(t.rps / n.rps).toFixed(2)}×), heartbeat ${h.rps.toFixed(0)} vs no-op ${nh.rps.toFixed(0)} (${(h.rps / nh.rps).toFixed(2)}×) req/s` +
-          (b ? `, before-change node ${b.rps.toFixed(0)} (${(b.rps / n.rps).toFixed(2)}× no-op)` : ''),
+          (b ? `, before-change node ${b.rps.toFixed(0)} (${(b.rps / n.rps).toFixed(2)}× no-op)` : '') +
+          `; server CPU µs/request: no-op ${f0(cNoop)}, peer+redis ${f0(cPeer)}, node ${f0(cNode)}, traced ${f0(cTraced)}${b ? `, before ${f0(cBefore!)}` : ''}, no-op hb ${f0(cNoopHb)}, node hb ${f0(cHb)}`,
       );
     }
     const s = await sink.ask('stats', 'stats');
-    return { pairs, writesPerValidate: valids > 0 ? writes / valids : NaN, valids, spansExported: { requests: Number(s['requests']), bytes: Number(s['bytes']) }, seconds: o.seconds };
+    const result: HeadlineResult = { pairs, writesPerValidate: valids > 0 ? writes / valids : NaN, valids, spansExported: { requests: Number(s['requests']), bytes: Number(s['bytes']) }, seconds: o.seconds };
+    if (o.profDir) {
+      // Profiled by nodes of their own, after the pairs: the measured rows ran unprofiled.
+      const profile = async (name: string, main?: string): Promise<TopFunction[]> => {
+        const dir = join(o.profDir!, name);
+        const p = await ChartNode.start({ etcd: o.etcd, prefix, nodeId: `bench-prof-${name}`, policyFile, extraNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], ...(main ? { main } : {}) });
+        try {
+          run(`prof-${name}-validate`, p.port, VALIDATE_PATH, vbody);
+          run(`prof-${name}-heartbeat`, p.port, HEARTBEAT_PATH, hbody);
+        } finally {
+          await p.child.stop();
+        }
+        const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+        return file ? topFunctions(join(dir, file), 20) : [];
+      };
+      o.log('  CPU profiles (node --cpu-prof, one validate and one heartbeat row each)');
+      result.profiles = { after: await profile('after'), ...(o.baselineMain ? { before: await profile('before', o.baselineMain) } : {}) };
+    }
+    return result;
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const f0 = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : '–');
-const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '–');
-
-/** The headline section of docs/PERFORMANCE.md: the ratio table and every pair. */
-export function headlineMarkdown(r: HeadlineResult): string {
-  const ratio = (f: (p: HeadlinePair) => number) => r.pairs.map(f);
-  const vNoop = ratio((p) => p.node.rps / p.noop.rps);
-  const vPeer = ratio((p) => p.node.rps / p.peer.rps);
-  const p99 = ratio((p) => p.node.p99Ms / p.peer.p99Ms);
-  const tNoop = ratio((p) => p.traced.rps / p.noop.rps);
-  const hNoop = ratio((p) => p.heartbeat.rps / p.noopHeartbeat.rps);
-  const verdict = (ok: boolean) => (ok ? '**met**' : '**missed**');
-  const row = (figure: string, xs: number[], target: string, ok: boolean) => `| ${figure} | ${f2(median(xs))}× | ${xs.map(f2).join(', ')} | ${target} | ${verdict(ok)} |`;
-  const lines = [
-    '| figure | median | every pair | target | verdict |',
-    '|---|---|---|---|---|',
-    row('ValidateSession, chart default telemetry, ÷ no-op grpc-js', vNoop, '≥ 0.9×', median(vNoop) >= 0.9),
-    row('ValidateSession, chart default telemetry, ÷ Redis peer', vPeer, '≥ 1.0×', median(vPeer) >= 1.0),
-    row('ValidateSession p99 latency ÷ Redis peer p99 (lower is better)', p99, '≤ 1.0×', median(p99) <= 1.0),
-    row('ValidateSession, every span exported (100 % sampled, OTLP to a local sink), ÷ no-op', tNoop, '≥ 0.6× (reported)', median(tNoop) >= 0.6),
-    row('Heartbeat, chart default telemetry, ÷ no-op grpc-js Heartbeat', hNoop, '≥ 0.9×', median(hNoop) >= 0.9),
-    ...(r.pairs.every((p) => p.before)
-      ? [row('ValidateSession, the node as it was before this change (same chart environment), ÷ no-op', ratio((p) => p.before!.rps / p.noop.rps), 'reference', true).replace('**met**', '')]
-      : []),
-    `| steady-state etcd writes per ValidateSession (${r.valids} VALID counted by the node's own metric) | ${r.writesPerValidate.toFixed(4)} | | ≤ 0.01 | ${verdict(r.writesPerValidate <= 0.01)} |`,
-  ];
-  const pairRows = r.pairs.map(
-    (p, i) =>
-      `| ${i + 1} | ${f0(p.noop.rps)} / ${f2(p.noop.p99Ms)} | ${f0(p.peer.rps)} / ${f2(p.peer.p99Ms)} | ${f0(p.node.rps)} / ${f2(p.node.p99Ms)} | ${f0(p.traced.rps)} / ${f2(p.traced.p99Ms)} | ${f0(p.noopHeartbeat.rps)} / ${f2(p.noopHeartbeat.p99Ms)} | ${f0(p.heartbeat.rps)} / ${f2(p.heartbeat.p99Ms)} |`,
-  );
-  return `${lines.join('\n')}
-
-Every pair (req/s / p99 ms), each row run right after the one before it, ${r.seconds} s per row after a 2 s warm-up:
-
-| pair | no-op validate | Redis peer validate | node validate (chart default) | node validate (100 % traced) | no-op heartbeat | node heartbeat |
-|---|---|---|---|---|---|---|
-${pairRows.join('\n')}
-
-The traced node exported ${r.spansExported.requests} OTLP requests (${(r.spansExported.bytes / 2 ** 20).toFixed(1)} MiB) to the sink during the run.
-`;
-}
+export { headlineMarkdown, profilesMarkdown } from './headline-report.js';
 
 // BENCH_QUICK=1: only these pairs, at a small scale (one etcd, one session), printed to stdout.
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, '/dist/'))) {
@@ -275,14 +293,6 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/di
     const baselineMain = process.env['BENCH_BASELINE_MAIN'];
     const r = await runHeadline({ etcd: etcd.endpoints[0]!, tmp, seconds: Number(process.env['BENCH_SECONDS'] ?? 4), pairs: Number(process.env['BENCH_PAIRS'] ?? 3), log, revision: () => revisionOf(client), ...(profDir ? { profDir } : {}), ...(baselineMain ? { baselineMain } : {}) });
     console.log(headlineMarkdown(r));
-    if (profDir) {
-      const { readdirSync } = await import('node:fs');
-      const { topFunctions } = await import('./lib.js');
-      for (const f of readdirSync(profDir).filter((x) => x.endsWith('.cpuprofile'))) {
-        console.log(`\n${f}:\n| self % | function |\n|---|---|`);
-        for (const t of topFunctions(join(profDir, f), 25)) console.log(`| ${t.selfPct.toFixed(1)} | \`${t.fn}\` |`);
-      }
-    }
   } finally {
     client.close();
     await etcd.stop();

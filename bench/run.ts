@@ -2,9 +2,10 @@
 // and targets, on loopback only, every load bounded in time or count, and rewrites that file.
 //
 // Env: BENCH_SCALES (default 10000,100000,1000000), BENCH_SECONDS (h2load duration, default 8),
-// BENCH_OUT (default docs/PERFORMANCE.md), BENCH_PROFILE=0 to skip the CPU profile, BENCH_HEADLINE=0 to
-// skip the headline pairs (growth and memory figures only).
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+// BENCH_OUT (default docs/PERFORMANCE.md), BENCH_PROFILE=0 to skip the CPU profiles, BENCH_HEADLINE=0 to
+// skip the headline pairs (growth and memory figures only), BENCH_PAIRS (headline A/B pairs, default
+// 3), BENCH_BASELINE_MAIN (another build's dist/src/main.js: adds a "before" row and profile).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -12,7 +13,7 @@ import { ClientType } from '../src/gen/sessionmanager/v1/session.js';
 import { CreateSessionRequest, ValidateSessionRequest, Verdict } from '../src/gen/sessionmanager/v1/session_service.js';
 import { createSessionRequest, SessionApi } from '../src/transport/grpc/client.js';
 import { EtcdCluster } from '../test/support/etcd.js';
-import { BENCH_PREFIX, fillSessions, grpcFrame, h2load, inRepo, JsonChild, percentile, revisionOf, sessionCount, topFunctions, writeFile, type LoadResult } from './lib.js';
+import { BENCH_PREFIX, fillSessions, grpcFrame, h2load, inRepo, JsonChild, percentile, revisionOf, sessionCount, writeFile, type LoadResult } from './lib.js';
 import { rawCreateBaseline } from './raw-create.js';
 import { HEADLINE_LOAD, headlineMarkdown, runHeadline, type HeadlineResult } from './headline.js';
 
@@ -21,7 +22,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 8);
 const OUT = process.env['BENCH_OUT'] ?? inRepo('docs/PERFORMANCE.md');
 const PROFILE = process.env['BENCH_PROFILE'] !== '0';
 /** The scale the headline RPC figures are taken at (the brief: 100k live sessions). */
-const PAIRS = 3;
+const PAIRS = Number(process.env['BENCH_PAIRS'] ?? 3);
 const HEADLINE = SCALES.includes(100_000) ? 100_000 : SCALES[Math.floor(SCALES.length / 2)]!;
 const LOAD = { clients: 4, streams: 16 };
 const CREATES = Number(process.env['BENCH_CREATES'] ?? 3000);
@@ -81,14 +82,16 @@ async function main(): Promise<void> {
   let fixed: { rate: number; node: LoadResult; noop: LoadResult } | undefined;
   let create: CreateFigures | undefined;
   let logout: { p50: number; p99: number; max: number; trials: number } | undefined;
-  let profile: Array<{ fn: string; selfPct: number }> = [];
   let fillRates: string[] = [];
   let headline: HeadlineResult | undefined;
   try {
     const noopPort = (await noop.wait('ready'))['port'];
     const anyBody = writeFile(join(tmp, 'noop.bin'), grpcFrame(ValidateSessionRequest.encode(ValidateSessionRequest.fromPartial({ sessionId: 'x'.repeat(43) })).finish()));
     log('headline: chart-like nodes (default telemetry, caller auth) vs the no-op server and the Redis peer, A/B pairs');
-    if (process.env['BENCH_HEADLINE'] !== '0') headline = await runHeadline({ etcd: ep, tmp, seconds: SECONDS, pairs: PAIRS, log, revision: () => revisionOf(client) });
+    const baselineMain = process.env['BENCH_BASELINE_MAIN'];
+    if (process.env['BENCH_HEADLINE'] !== '0') {
+      headline = await runHeadline({ etcd: ep, tmp, seconds: SECONDS, pairs: PAIRS, log, revision: () => revisionOf(client), ...(PROFILE ? { profDir: join(tmp, 'prof') } : {}), ...(baselineMain ? { baselineMain } : {}) });
+    }
     log('baseline: no-op grpc-js server, saturated');
     const noopSat = h2load({ url: `http://127.0.0.1:${noopPort}${VALIDATE_PATH}`, bodyFile: anyBody, ...LOAD, durationS: SECONDS, logFile: join(tmp, 'noop-sat.log') });
     log(`  no-op: ${noopSat.rps.toFixed(0)} req/s, p99 ${noopSat.p99Ms.toFixed(2)} ms`);
@@ -149,27 +152,11 @@ async function main(): Promise<void> {
         b.api.close();
         await b.child.stop();
 
-        if (PROFILE) {
-          log('  CPU profile of the node under the saturated validate load');
-          api.close();
-          await child.stop();
-          const profDir = join(tmp, 'prof');
-          const p = await startProbe(ep, ['--cpu-prof', `--cpu-prof-dir=${profDir}`], 'bench-prof');
-          children.push(p.child);
-          const pid = await hotSession(p.api);
-          const pbody = writeFile(join(tmp, 'prof.bin'), grpcFrame(ValidateSessionRequest.encode(ValidateSessionRequest.fromPartial({ sessionId: pid })).finish()));
-          h2load({ url: `http://127.0.0.1:${p.ready['port']}${VALIDATE_PATH}`, bodyFile: pbody, ...LOAD, durationS: 5, warmupS: 1, logFile: join(tmp, 'prof.log') });
-          p.api.close();
-          await p.child.stop();
-          const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-          if (file) profile = topFunctions(join(profDir, file), 15);
-          continue;
-        }
       }
       api.close();
       await child.stop();
     }
-    writeReport({ noopSat, headline, results, fixed, create, logout, profile, fillRates });
+    writeReport({ noopSat, headline, results, fixed, create, logout, fillRates });
     log(`wrote ${OUT}`);
   } finally {
     for (const c of children) await c.stop().catch(() => {});
@@ -235,7 +222,6 @@ function writeReport(r: {
   fixed?: { rate: number; node: LoadResult; noop: LoadResult };
   create?: CreateFigures;
   logout?: { p50: number; p99: number; max: number; trials: number };
-  profile: Array<{ fn: string; selfPct: number }>;
   fillRates: string[];
 }): void {
   const head = r.results.find((x) => x.scale === HEADLINE);
@@ -290,10 +276,6 @@ ${table(
 )}
 
 Heap per session = (heap after the initial sync − heap before it) / sessions, both after forced GCs (\`--expose-gc\`); at small scales the fixed cost of the node's own structures inflates it. etcd was filled directly with encoded records (src/store/etcd/codec.ts \`encodeSession\`, mobile sessions, no lease): ${r.fillRates.join('; ') || 'already filled'}.
-
-## CPU profile of the validate hot path
-
-${r.profile.length ? `\`node --cpu-prof\` of the node under the saturated ValidateSession load (self time, top functions):\n\n${table(['self %', 'function'], r.profile.map((p) => [p.selfPct.toFixed(1), `\`${p.fn}\``]))}` : 'not taken (BENCH_PROFILE=0)'}
 
 ## Reading the figures
 

@@ -1,4 +1,4 @@
-import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { metrics, trace, type Attributes, type Meter, type Tracer } from '@opentelemetry/api';
 import type { NodeEventMap } from '../app/node-events.js';
 import { errorLabel } from './labels.js';
 import type { Logger } from './log.js';
@@ -41,6 +41,7 @@ export function attachTelemetry(node: TelemetryTarget, options: AttachTelemetryO
   const nodeMetrics = new NodeMetrics(meter, options);
   const detachMetrics = nodeMetrics.attach(node);
 
+  const verdictAttrs: Partial<Record<string, Attributes>> = {};
   const listeners: { [K in keyof NodeEventMap]?: (...args: NodeEventMap[K]) => void } = {
     call: (method, code, ms, reason) => {
       if (code !== 0 && reason) annotateActiveSpan({ [ATTR.errorReason]: reason });
@@ -51,7 +52,12 @@ export function attachTelemetry(node: TelemetryTarget, options: AttachTelemetryO
       if (SERVER_FAULT_CODES.has(code)) log.warn(fields, 'rpc failed');
       else log.debug(fields, 'rpc');
     },
-    verdict: (verdict) => annotateActiveSpan({ [ATTR.verdict]: verdict }),
+    // Checked before anything is built: with no recording span (no trace exporter, not sampled) a
+    // verdict costs a context lookup; the attribute set of each verdict is built once.
+    verdict: (verdict) => {
+      const span = trace.getActiveSpan();
+      if (span?.isRecording()) span.setAttributes((verdictAttrs[verdict] ??= { [ATTR.verdict]: verdict }));
+    },
     'session-created': (site, clientType) => annotateActiveSpan({ [ATTR.site]: site, [ATTR.clientType]: clientType }),
     'session-ended': (site, clientType, reason) => {
       const span = trace.getActiveSpan();

@@ -10,14 +10,17 @@ import {
   type AttachRequest,
   type ClientInfo as ClientInfoPb,
   type AttachResponse,
+  type HeartbeatRequest,
   type HeartbeatResponse,
   type SessionServiceServer,
+  type ValidateSessionRequest,
   type ValidateSessionResponse,
 } from '../../gen/sessionmanager/v1/session_service.js';
 import type { CallAccess } from './call-access.js';
-import { clientTypeFromPb, idModeFromPb, mySessionToPb, sessionToPb, verdictToPb } from './convert.js';
+import { clientTypeFromPb, idModeFromPb, mySessionToPb, sessionToPb } from './convert.js';
 import { InvalidFieldError } from '../../domain/errors.js';
-import { requireDecoded } from './safe-decode.js';
+import { preEncoded, requireDecoded } from './safe-decode.js';
+import { SessionWire } from './session-wire.js';
 import { toServiceError } from './status.js';
 import type { StreamRegistry } from './streams.js';
 
@@ -26,18 +29,6 @@ function clientOf(c: ClientInfoPb | undefined): ClientInfo | undefined {
   return c ? { ip: c.ip, userAgent: c.userAgent } : undefined;
 }
 
-/** The ValidateSession answer for a service result. */
-function validateResponse(r: ValidateResult): ValidateSessionResponse {
-  return { verdict: verdictToPb(r.verdict), session: r.view ? sessionToPb(r.view) : undefined };
-}
-
-/** One constant Heartbeat answer per verdict: nothing is built per call (the encoder never changes them). */
-const HEARTBEAT_RESPONSES = new Map<Verdict, HeartbeatResponse>();
-function heartbeatResponse(v: Verdict): HeartbeatResponse {
-  let r = HEARTBEAT_RESPONSES.get(v);
-  if (!r) HEARTBEAT_RESPONSES.set(v, (r = { verdict: verdictToPb(v) }));
-  return r;
-}
 
 /** Observes each finished call (telemetry): method, gRPC code (0 = OK), duration, error reason. */
 export type CallObserver = (method: string, code: number, durationMs: number, reason: string | undefined) => void;
@@ -96,6 +87,7 @@ export function sessionHandlers(
   streams: StreamRegistry,
   cache: SessionCache,
   access: CallAccess,
+  wire: SessionWire = new SessionWire(),
 ): SessionServiceServer {
   const u = <Req, Res>(m: string, fn: (req: Req, caller: Caller) => Res | Promise<Res>) =>
     unary<Req, Res>(m, gate, observe, (req: Req, call: ServerUnaryCall<Req, Res>) => fn(req, access.admit(m, call)));
@@ -105,6 +97,8 @@ export function sessionHandlers(
       await access.checkSessionSite(caller, () => svc.siteOf(req.sessionId));
       return fn(req, caller);
     });
+  const encodeValidate = (r: ValidateResult): Buffer => wire.validateResponse(r.verdict, r.view);
+  const encodeHeartbeat = (v: Verdict): Buffer => wire.heartbeatResponse(v);
   // Attach streams by session, so the stream learns when its session ends on any node.
   const attached = new Map<string, Set<ServerWritableStream<AttachRequest, AttachResponse>>>();
   cache.onDelete((hash) => {
@@ -154,20 +148,25 @@ export function sessionHandlers(
       access.audit(caller, 'ended own sessions', { scope, ended });
       return { ended };
     }),
-    validateSession: u('ValidateSession', (req, caller) => {
-      const idMode = idModeFromPb(req.idMode);
-      const identity: RequestIdentity = req.client
-        ? { sessionId: req.sessionId, idMode, site: req.site, client: clientOf(req.client)! }
-        : { sessionId: req.sessionId, idMode, site: req.site };
-      if (idMode === 'CLIENT_ADDRESS' && caller.sites !== '*') access.checkSite(caller, req.site);
-      // The session's site is checked on the one lookup validate makes (none for callers of every site).
-      const r = svc.validateNow(identity, access.siteChecker(caller));
-      return r instanceof Promise ? r.then(validateResponse) : validateResponse(r);
-    }),
-    heartbeat: u('Heartbeat', (req, caller) => {
-      const v = svc.heartbeatNow(req.sessionId, req.instanceId, clientOf(req.client), access.siteChecker(caller));
-      return v instanceof Promise ? v.then(heartbeatResponse) : heartbeatResponse(v);
-    }),
+    // The hot answers go out as bytes (SessionWire): the service definition's serializer passes them through.
+    validateSession: preEncoded<ValidateSessionRequest, ValidateSessionResponse>(
+      u<ValidateSessionRequest, Buffer>('ValidateSession', (req, caller) => {
+        const idMode = idModeFromPb(req.idMode);
+        const identity: RequestIdentity = req.client
+          ? { sessionId: req.sessionId, idMode, site: req.site, client: clientOf(req.client)! }
+          : { sessionId: req.sessionId, idMode, site: req.site };
+        if (idMode === 'CLIENT_ADDRESS' && caller.sites !== '*') access.checkSite(caller, req.site);
+        // The session's site is checked on the one lookup validate makes (none for callers of every site).
+        const r = svc.validateNow(identity, access.siteChecker(caller));
+        return r instanceof Promise ? r.then(encodeValidate) : encodeValidate(r);
+      }),
+    ),
+    heartbeat: preEncoded<HeartbeatRequest, HeartbeatResponse>(
+      u<HeartbeatRequest, Buffer>('Heartbeat', (req, caller) => {
+        const v = svc.heartbeatNow(req.sessionId, req.instanceId, clientOf(req.client), access.siteChecker(caller));
+        return v instanceof Promise ? v.then(encodeHeartbeat) : encodeHeartbeat(v);
+      }),
+    ),
     endSession: u('EndSession', async (req, caller) => {
       const site = await svc.siteOf(req.sessionId);
       if (site !== undefined) access.checkSite(caller, site);
