@@ -1,7 +1,6 @@
 import type { StoredSession } from '../../../src/domain/ports.js';
 import type { ActivityLog, LocalPresence } from '../../../src/app/sessions/types.js';
 import type { Activity, SessionRecord } from '../../../src/domain/session.js';
-import type { MemorySessionStore } from './session-store.js';
 
 /** This node's presence bookkeeping in memory: connection counts and heartbeats per session. */
 export class FakeLocalPresence implements LocalPresence {
