@@ -1,5 +1,11 @@
 import type { Clock } from '../domain/clock.js';
 import { CacheStaleError, NotServingError } from '../domain/errors.js';
+import type { EtcdGateway } from '../store/etcd/client.js';
+
+/** etcd's current revision from a linearizable count-only read of `key` (it needs a quorum: a cut-off member cannot answer). */
+export async function quorumRevision(etcd: EtcdGateway, key: string, timeoutMs: number): Promise<number> {
+  return Number((await etcd.range({ key: Buffer.from(key), count_only: true }, 'revision', timeoutMs)).header.revision);
+}
 
 /** What a freshness proof needs from the feed. */
 export interface ProofSteps {

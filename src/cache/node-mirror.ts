@@ -1,12 +1,8 @@
+import type { NodeInfo } from '../domain/ports.js';
 import { decodeNode } from '../store/etcd/codec.js';
 import { Mirror } from './mirror.js';
 
-/** A registered replica as the registry shows it. */
-export interface NodeInfo {
-  readonly nodeId: string;
-  readonly startTime: number;
-  readonly configVersion: string;
-}
+export type { NodeInfo } from '../domain/ports.js';
 
 /** One registry key as mirrored: the registration, the writer's wall time, and its revisions. */
 export interface NodeEntry {

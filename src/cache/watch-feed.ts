@@ -1,11 +1,11 @@
 import type { IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3';
 import { CacheStaleError, NotServingError } from '../domain/errors.js';
-import { Backoff } from '../lifecycle/backoff.js';
+import { Backoff, retryUntil } from '../lifecycle/backoff.js';
 import { Lifecycle, type LifecycleEvents, type LongRunning } from '../lifecycle/lifecycle.js';
 import type { Listener, Unsubscribe } from '../lifecycle/listeners.js';
 import type { EtcdGateway } from '../store/etcd/client.js';
 import { FEED_TRANSITIONS, type FeedEvents, type FeedState, type FeedStats } from './feed-lifecycle.js';
-import { Freshness } from './freshness.js';
+import { Freshness, quorumRevision } from './freshness.js';
 import type { MirrorSink } from './mirror.js';
 import { NextBatch } from './next-batch.js';
 import { listAtOneRevision } from './relist.js';
@@ -13,9 +13,6 @@ import { applyResponse, createRequest, lowestApplied, type SinkState } from './r
 import { RevisionWaiters } from './revision-waiters.js';
 import { syncByMarker } from './sync-marker.js';
 import { compileFeedOptions, type FeedSettings, type WatchFeedOptions } from './watch-feed-options.js';
-
-export type { FeedEvents, FeedState, FeedStats } from './feed-lifecycle.js';
-export type { WatchFeedOptions } from './watch-feed-options.js';
 
 /**
  * WatchFeed keeps in-memory mirrors in step with etcd (ARCHITECTURE decision 4): list every mirror's
@@ -65,8 +62,7 @@ export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
     const quorumSeen = () => {
       if (this.state === 'down') this.reconnectNow();
     };
-    const readRevision = async () =>
-      Number((await this.etcd.range({ key: Buffer.from(this.opts.revisionKey), count_only: true }, 'revision', this.opts.proofTimeoutMs)).header.revision);
+    const readRevision = () => quorumRevision(this.etcd, this.opts.revisionKey, this.opts.proofTimeoutMs);
     this.proofs = new NextBatch(() =>
       this.freshness.prove({ readRevision, quorumSeen, appliedUpTo: (r) => this.waiters.waitFor(r, () => this.revision) }, () => this.state),
     );
@@ -105,19 +101,11 @@ export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
     this.life.expect('start', 'new');
     this.life.to('syncing');
     // etcd may not be reachable yet (pods start in any order): keep trying until it is, or until stop().
-    const retry = new Backoff('watch-feed', this.opts.backoff);
-    for (;;) {
-      try {
-        await this.relist();
-        break;
-      } catch (err) {
-        if (this.isStopped()) throw new NotServingError('stopped while syncing');
-        this.life.listeners.emit('retry', err as Error);
-        await new Promise((r) => setTimeout(r, retry.next()));
-      }
-      if (this.isStopped()) throw new NotServingError('stopped while syncing');
-    }
-    if (this.isStopped()) throw new NotServingError('stopped while syncing');
+    await retryUntil(() => this.relist(), new Backoff('watch-feed', this.opts.backoff), {
+      stopped: () => this.isStopped(),
+      stoppedError: () => new NotServingError('stopped while syncing'),
+      onRetry: (err) => this.life.listeners.emit('retry', err),
+    });
     try {
       await this.openWatch();
     } catch (err) {
@@ -142,13 +130,9 @@ export class WatchFeed implements LongRunning<FeedState, FeedEvents> {
   }
 
   /**
-   * Resolves once the first mirror holds every change etcd had committed when this call was made,
-   * and returns that revision (ARCHITECTURE decision 10). Concurrent callers share one etcd request
-   * that starts after they called: a write of the sync marker (with `syncKey`, see syncByMarker)
-   * whose own event proves the watch caught up, else (or when etcd refuses the marker over its space
-   * quota) a linearizable revision read and a progress request. Either needs a quorum, so a member
-   * cut off from its peers cannot answer. Rejects with CacheStaleError when the watch does not get
-   * there in time, or with the store's error.
+   * Resolves once the first mirror holds every change etcd had committed when this call was made, with
+   * that revision (decision 10): concurrent callers share one quorum-backed request (sync-marker.ts).
+   * Rejects with CacheStaleError when the watch does not get there in time, or with the store's error.
    */
   sync(): Promise<number> {
     if (this.isStopped()) return Promise.reject(new NotServingError('cache stopped'));

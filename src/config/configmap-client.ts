@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
-import type { ConfigMapClient } from './kube-source.js';
+import type { ConfigMapClient } from '../domain/ports.js';
 
 /** Where a pod's ServiceAccount namespace is mounted. */
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

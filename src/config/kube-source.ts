@@ -1,39 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../domain/clock.js';
-import type { LoadedConfig } from '../domain/ports.js';
+import type { ConfigMapClient, ConfigMapObject, LoadedConfig, WatchHandle } from '../domain/ports.js';
 import { Backoff, type BackoffOptions } from '../lifecycle/backoff.js';
 import { LiveConfigSource, requireOptions, type ConfigSourceState } from './live-source.js';
 import type { ConfigLog } from './reloadable-config.js';
 
 /** The key of the ConfigMap that holds the properties text. */
 export const CONFIG_MAP_KEY = 'cluster-config.properties';
-
-/** The part of a ConfigMap the source reads. */
-export interface ConfigMapObject {
-  metadata?: { name?: string; resourceVersion?: string };
-  data?: Record<string, string>;
-}
-
-/** Ends a watch started by ConfigMapClient.watch. */
-export interface WatchHandle {
-  abort(): void;
-}
-
-/**
- * ConfigMapClient is the narrow list+watch port of one named ConfigMap; both calls filter with
- * `fieldSelector=metadata.name=<name>`, because RBAC `resourceNames` only allows list and watch
- * with that selector. configmap-client.ts adapts @kubernetes/client-node to it; tests inject fakes.
- */
-export interface ConfigMapClient {
-  /** Lists the ConfigMap (zero or one item) and the list's resourceVersion to watch from. */
-  list(): Promise<{ items: ConfigMapObject[]; resourceVersion: string }>;
-  /**
-   * Watches from `resourceVersion`: `onEvent(type, object)` for ADDED, MODIFIED, DELETED, BOOKMARK
-   * and ERROR (object is then a Status), `onDone(err)` once when the stream ends (err null for a
-   * clean server-side close).
-   */
-  watch(resourceVersion: string, onEvent: (type: string, object: unknown) => void, onDone: (err: unknown) => void): Promise<WatchHandle>;
-}
 
 /** Options of KubeConfigSource; defaults in the field comments. */
 export interface KubeConfigSourceOptions {

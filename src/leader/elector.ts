@@ -3,7 +3,7 @@ import { Lifecycle, type Transitions } from '../lifecycle/lifecycle.js';
 import type { Listener, Unsubscribe } from '../lifecycle/listeners.js';
 import type { LifecycleEvents, LongRunning } from '../lifecycle/lifecycle.js';
 import { timerScheduler, type Cancel, type Scheduler } from '../lifecycle/scheduler.js';
-import type { Candidacy, Election } from './election.js';
+import type { Candidacy, Election } from '../domain/ports.js';
 
 /**
  * Lifecycle of the elector: `new` until start(); `campaigning` while waiting for leadership (also

@@ -45,3 +45,34 @@ export class Backoff {
     this.nextMs = this.o.initialMs;
   }
 }
+
+/** Options of retryUntil. */
+export interface RetryUntilOptions {
+  /** True once the caller was stopped: no more tries, `stoppedError()` is thrown. */
+  stopped(): boolean;
+  /** The error thrown when stopped before or between tries (or right after a try that succeeded). */
+  stoppedError(): Error;
+  /** Told about each failed try before the wait. */
+  onRetry(err: Error): void;
+}
+
+/**
+ * Runs `attempt` until it succeeds, waiting `backoff` between failures, unless the caller is stopped
+ * meanwhile; used where a part must keep trying at start-up (etcd may not be up yet: pods start in
+ * any order) yet stop() must end the wait.
+ */
+export async function retryUntil(attempt: () => Promise<void>, backoff: Backoff, o: RetryUntilOptions): Promise<void> {
+  for (;;) {
+    try {
+      await attempt();
+    } catch (err) {
+      if (o.stopped()) throw o.stoppedError();
+      o.onRetry(err as Error);
+      await new Promise((r) => setTimeout(r, backoff.next()));
+      if (o.stopped()) throw o.stoppedError();
+      continue;
+    }
+    if (o.stopped()) throw o.stoppedError();
+    return;
+  }
+}

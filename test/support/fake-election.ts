@@ -1,5 +1,5 @@
 import type { Fence } from '../../src/domain/ports.js';
-import type { Candidacy, CandidacyHandlers, Election } from '../../src/leader/election.js';
+import type { Candidacy, CandidacyHandlers, Election } from '../../src/domain/ports.js';
 import type { Cancel, Scheduler } from '../../src/lifecycle/scheduler.js';
 
 /** One campaign seen by FakeElection: the test elects or fails it, and sees how it ended. */

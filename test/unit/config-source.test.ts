@@ -10,7 +10,8 @@ import { kubernetesConfigMapClient } from '../../src/config/configmap-client.js'
 import type { ConfigInvalidError } from '../../src/config/errors.js';
 import { FileConfigSource } from '../../src/config/file-source.js';
 import { IllegalTransitionError } from '../../src/lifecycle/lifecycle.js';
-import { KubeConfigSource, type ConfigMapClient, type ConfigMapObject, type WatchHandle } from '../../src/config/kube-source.js';
+import type { ConfigMapClient, ConfigMapObject, WatchHandle } from '../../src/domain/ports.js';
+import { KubeConfigSource } from '../../src/config/kube-source.js';
 import { configVersionOf, loadConfigText, type LoadedConfig } from '../../src/config/loader.js';
 import { forwardConfigEvents, ReloadableConfig, type ConfigLog } from '../../src/config/reloadable-config.js';
 import { KubeletDir } from '../support/kubelet-dir.js';

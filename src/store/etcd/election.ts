@@ -1,5 +1,5 @@
 import type { Campaign, Election as Etcd3Election, IRangeRequest, IRangeResponse } from 'etcd3';
-import type { Candidacy, CandidacyHandlers, Election } from '../../leader/election.js';
+import type { Candidacy, CandidacyHandlers, Election } from '../../domain/ports.js';
 
 /** The part of the gateway the election uses: etcd3's election API and fenced reads with deadlines. */
 export interface ElectionGateway {
