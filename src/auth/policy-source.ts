@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Lifecycle, type LifecycleEvents, type LongRunning, type Transitions } from '../lifecycle/lifecycle.js';
 import type { Listener, Unsubscribe } from '../lifecycle/listeners.js';
+import { pollEvery } from '../lifecycle/scheduler.js';
 import { parsePolicy, PolicyInvalidError, policyVersionOf, type CallerPolicy } from './policy.js';
 
 /** The narrow logger the policy source writes to; a pino Logger satisfies it. */
@@ -115,11 +116,10 @@ export class PolicyFileSource implements LongRunning<PolicyFileSourceState, Poli
     this.lifecycle.expect('start', 'new');
     this.lifecycle.to('running');
     this.ensureWatcher();
-    this.pollTimer = setInterval(() => {
+    this.pollTimer = pollEvery(this.pollMs, () => {
       this.ensureWatcher();
       void this.check();
-    }, this.pollMs);
-    this.pollTimer.unref();
+    });
   }
 
   /** Stops watching and polling. Idempotent; resolves when the state is `stopped`. */

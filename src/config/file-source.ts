@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { LoadedConfig } from '../domain/ports.js';
+import { pollEvery } from '../lifecycle/scheduler.js';
 import { LiveConfigSource, requireOptions, type ConfigSourceState } from './live-source.js';
 import type { ConfigLog, OfferOutcome } from './reloadable-config.js';
 
@@ -57,11 +58,10 @@ export class FileConfigSource extends LiveConfigSource {
   /** Starts watching and polling, and checks the file once at once (it may have changed since it was loaded). */
   protected begin(): void {
     this.ensureWatcher();
-    this.pollTimer = setInterval(() => {
+    this.pollTimer = pollEvery(this.pollMs, () => {
       this.ensureWatcher();
       void this.check();
-    }, this.pollMs);
-    this.pollTimer.unref();
+    });
     void this.check();
   }
 

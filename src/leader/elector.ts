@@ -162,26 +162,25 @@ export class Elector implements LongRunning<ElectorState, ElectorEvents> {
    */
   abandon(): void {
     if (this.life.state === 'stopped') return;
+    this.finish()?.abandon();
+  }
+
+  /** Moves to 'stopped' for good: no fence, no retry, the leader's work aborted; returns the candidacy to end. */
+  private finish(): Candidacy | undefined {
     this.life.to('stopped');
     this.fenceValue = null;
     this.cancelRetry();
     const c = this.candidacy;
     this.candidacy = undefined;
     this.endLeaderWork(new ElectorStoppedError());
-    c?.abandon();
+    return c;
   }
 
   /** Resigns (hands leadership over at once) and stops campaigning; emits `stopped`. Idempotent. */
   async stop(): Promise<void> {
     if (this.life.state === 'stopped') return;
-    this.life.to('stopped');
-    this.fenceValue = null;
-    this.cancelRetry();
-    const c = this.candidacy;
-    this.candidacy = undefined;
     try {
-      this.endLeaderWork(new ElectorStoppedError());
-      await c?.resign();
+      await this.finish()?.resign();
     } finally {
       this.life.stopped();
     }

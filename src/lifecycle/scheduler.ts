@@ -13,3 +13,10 @@ export const timerScheduler: Scheduler = (fn, ms) => {
   t.unref();
   return () => clearTimeout(t);
 };
+
+/** Runs `tick` every `ms` on an unref'd interval (a poll never keeps the process alive); clearInterval ends it. */
+export function pollEvery(ms: number, tick: () => void): NodeJS.Timeout {
+  const t = setInterval(tick, ms);
+  t.unref();
+  return t;
+}
