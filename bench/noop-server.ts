@@ -35,7 +35,9 @@ const CONSTANT: ValidateSessionResponse = {
 
 const HEARTBEAT: HeartbeatResponse = { verdict: Verdict.VERDICT_VALID };
 
-const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+// The same transport settings the node runs with (channelz off: nobody serves it), so the baseline
+// measures the protocol floor and not a default the node does not pay.
+const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.enable_channelz': 0 });
 const impl: UntypedServiceImplementation = {
   validateSession: (_call: ServerUnaryCall<ValidateSessionRequest, ValidateSessionResponse>, cb: sendUnaryData<ValidateSessionResponse>) => {
     cb(null, CONSTANT);
