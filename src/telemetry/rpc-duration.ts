@@ -4,6 +4,7 @@ import { millisToHrTime } from '@opentelemetry/core';
 import {
   AggregationTemporality,
   DataPointType,
+  InstrumentType,
   type CollectionResult,
   type DataPoint,
   type Histogram,
@@ -18,8 +19,9 @@ import { RPC_DURATION } from './instruments.js';
 // The RPC duration histogram without the SDK's per-call cost (ARCHITECTURE decision 14): the SDK
 // hashes a histogram's attribute set on every record(); here each attribute set has an accumulator
 // built once (bucket counts, sum, count, min, max), which the caller finds by its own lookup and
-// adds to. At collection the accumulators of a meter are reported as one cumulative HISTOGRAM
-// metric, shaped as the SDK's own explicit-bucket histogram would report it.
+// adds to. At collection the accumulators of a meter are reported as one HISTOGRAM metric, shaped
+// as the SDK's own explicit-bucket histogram would report it (cumulative, or delta for a reader
+// that asks for it: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta).
 //
 // Which meters a reader reports is the one thing the SDK does not say outright (a Meter does not
 // name its MeterProvider): every reader given to withRpcDurations runs the SDK's collection inside
@@ -108,17 +110,45 @@ export class RpcDurationTable {
     return this.overflow;
   }
 
-  /** The histogram as of `endTime`, or undefined while nothing has been recorded. */
-  metricData(endTime: HrTime): HistogramMetricData | undefined {
-    const dataPoints = this.accumulators.filter((a) => a.count > 0).map((a) => a.dataPoint(endTime));
+  /**
+   * The histogram as of `endTime`, or undefined when it has no data point. Cumulative; with `since`
+   * (a DELTA reader's last data point of each accumulator, replaced here) what was added since the
+   * reader's last collection, without min and max (not known per interval), as the SDK would report
+   * a histogram to a DELTA reader; attribute sets with nothing new are left out.
+   */
+  metricData(endTime: HrTime, since?: Map<DurationAccumulator, DataPoint<Histogram>>): HistogramMetricData | undefined {
+    const dataPoints: Array<DataPoint<Histogram>> = [];
+    for (const a of this.accumulators) {
+      if (a.count === 0) continue;
+      const point = a.dataPoint(endTime);
+      const previous = since?.get(a);
+      since?.set(a, point);
+      if (!previous) dataPoints.push(point);
+      else if (point.value.count > previous.value.count) dataPoints.push(deltaOf(previous, point));
+    }
     if (dataPoints.length === 0) return undefined;
     return {
       descriptor: { name: RPC_DURATION.name, description: RPC_DURATION.description, unit: RPC_DURATION.unit, valueType: ValueType.DOUBLE },
-      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      aggregationTemporality: since ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE,
       dataPointType: DataPointType.HISTOGRAM,
       dataPoints,
     };
   }
+}
+
+/** What `current` adds to `previous` (two cumulative data points of one accumulator). */
+function deltaOf(previous: DataPoint<Histogram>, current: DataPoint<Histogram>): DataPoint<Histogram> {
+  const before = previous.value.buckets.counts;
+  return {
+    attributes: current.attributes,
+    startTime: previous.endTime,
+    endTime: current.endTime,
+    value: {
+      buckets: { boundaries: current.value.buckets.boundaries, counts: current.value.buckets.counts.map((n, i) => n - before[i]!) },
+      sum: current.value.sum! - previous.value.sum!,
+      count: current.value.count - previous.value.count,
+    },
+  };
 }
 
 function now(): HrTime {
@@ -151,7 +181,15 @@ export function rpcDurationTable(meter: Meter, anchor: Observable, scope: Instru
  * table's scope.
  */
 export class RpcDurationProducer implements MetricProducer {
-  constructor(private readonly sdk: MetricProducer) {}
+  /** For a DELTA reader: the last data point reported of each accumulator. */
+  private readonly reported: Map<DurationAccumulator, DataPoint<Histogram>> | undefined;
+
+  constructor(
+    private readonly sdk: MetricProducer,
+    temporality: AggregationTemporality = AggregationTemporality.CUMULATIVE,
+  ) {
+    this.reported = temporality === AggregationTemporality.DELTA ? new Map() : undefined;
+  }
 
   /** Collects the SDK's metrics and the RPC durations. */
   async collect(options?: MetricCollectOptions): Promise<CollectionResult> {
@@ -160,7 +198,7 @@ export class RpcDurationProducer implements MetricProducer {
     const endTime = now();
     const scopes = result.resourceMetrics.scopeMetrics;
     for (const table of seen) {
-      const data = table.metricData(endTime);
+      const data = table.metricData(endTime, this.reported);
       if (!data) continue;
       const same = scopes.find((s) => sameScope(s.scope, table.scope));
       if (same) same.metrics.push(data);
@@ -178,12 +216,13 @@ const wrapped = new WeakSet<IMetricReader>();
 
 /**
  * Makes `reader` report the RPC duration histogram: the MeterProvider's producer it is bound to is
- * wrapped in an RpcDurationProducer. Call before the reader is given to a MeterProvider; returns it.
+ * wrapped in an RpcDurationProducer, with the temporality the reader selects for histograms. Call before the reader is given to a MeterProvider; returns it.
  */
 export function withRpcDurations<R extends IMetricReader>(reader: R): R {
   if (wrapped.has(reader)) return reader;
   wrapped.add(reader);
   const bind = reader.setMetricProducer.bind(reader);
-  reader.setMetricProducer = (producer: MetricProducer) => bind(new RpcDurationProducer(producer));
+  reader.setMetricProducer = (producer: MetricProducer) =>
+    bind(new RpcDurationProducer(producer, reader.selectAggregationTemporality(InstrumentType.HISTOGRAM)));
   return reader;
 }

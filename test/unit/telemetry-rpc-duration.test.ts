@@ -175,6 +175,37 @@ describe('telemetry: the RPC duration histogram without an SDK instrument (issue
     await sdkProvider.shutdown();
   });
 
+  it('reports to a DELTA reader what each collection adds, as the SDK histogram does', async () => {
+    const deltaReader = withRpcDurations(new HandReader({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA }));
+    const deltaProvider = new MeterProvider({ readers: [deltaReader] });
+    const deltaEvents = new NodeEvents();
+    const off = new NodeMetrics(deltaProvider.getMeter('session-manager')).attach(target(deltaEvents));
+    const sdkReader = new HandReader({ aggregationTemporalitySelector: () => AggregationTemporality.DELTA });
+    const sdkProvider = new MeterProvider({ readers: [sdkReader] });
+    const histogram = sdkProvider.getMeter('session-manager').createHistogram('reference', { advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S } });
+    const rec = callRecorderOf(new RpcDurationTable({ name: 'x' }));
+    const points = async () => {
+      const ours = rpcHistogram(await deltaReader.collect())?.metric;
+      const sdk = (await sdkReader.collect()).resourceMetrics.scopeMetrics.flatMap((s) => s.metrics)[0] as HistogramMetricData | undefined;
+      assert.equal(ours?.aggregationTemporality ?? AggregationTemporality.DELTA, AggregationTemporality.DELTA);
+      const shape = (ps: Array<DataPoint<Histogram>> = []) =>
+        ps.map((p) => [key(p.attributes), p.value.buckets.counts, p.value.count, Math.round(p.value.sum! * 1e9)]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+      return [shape(ours?.dataPoints), shape(sdk?.dataPoints)];
+    };
+    for (const [i, slice] of [CALLS.slice(0, 6), CALLS.slice(6), [], CALLS.slice(2, 3)].entries()) {
+      for (const [method, code, reason, ms] of slice) {
+        deltaEvents.emit('call', method, code, ms, reason);
+        histogram.record(ms / 1000, rec.accumulator(method, code, reason).attributes);
+      }
+      const [ours, sdk] = await points();
+      assert.deepEqual(ours, sdk, `collection ${i}`);
+      assert.equal(ours!.length > 0, slice.length > 0, `collection ${i}`);
+    }
+    off();
+    await deltaProvider.shutdown();
+    await sdkProvider.shutdown();
+  });
+
   it('is reported by the readers of the meter’s provider only, once, and stays after detach', async () => {
     const elsewhere = withRpcDurations(new HandReader());
     const other = new MeterProvider({ readers: [elsewhere] });
