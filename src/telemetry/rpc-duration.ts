@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ValueType, type Attributes, type HrTime, type Meter, type Observable } from '@opentelemetry/api';
-import { millisToHrTime } from '@opentelemetry/core';
+import { millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
 import {
   AggregationTemporality,
   DataPointType,
@@ -13,7 +13,6 @@ import {
   type MetricCollectOptions,
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
-import type { InstrumentationScope } from '@opentelemetry/core';
 import { RPC_DURATION } from './instruments.js';
 
 // The RPC duration histogram without the SDK's per-call cost (ARCHITECTURE decision 14): the SDK
@@ -216,7 +215,8 @@ const wrapped = new WeakSet<IMetricReader>();
 
 /**
  * Makes `reader` report the RPC duration histogram: the MeterProvider's producer it is bound to is
- * wrapped in an RpcDurationProducer, with the temporality the reader selects for histograms. Call before the reader is given to a MeterProvider; returns it.
+ * wrapped in an RpcDurationProducer, with the temporality the reader selects for histograms. Call
+ * before the reader is given to a MeterProvider (a second call changes nothing); returns it.
  */
 export function withRpcDurations<R extends IMetricReader>(reader: R): R {
   if (wrapped.has(reader)) return reader;
