@@ -1,13 +1,18 @@
-import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
+import type { Attributes, Counter } from '@opentelemetry/api';
 import type { Verdict } from '../domain/decisions.js';
 import { OTHER } from './labels.js';
+import type { DurationAccumulator, RpcDurationTable } from './rpc-duration.js';
 
-// Per-call recording with nothing built per call (ARCHITECTURE decision 14): the attribute set of
-// every (method, code, reason) is built once and reused, and counts that only need a total (the
-// verdicts) are kept as plain numbers and handed to the SDK when the metrics are collected, so the
-// SDK hashes their attributes once per collection instead of once per call.
+// Per-call recording with nothing built per call (ARCHITECTURE decision 14): each (method, code,
+// reason) has its RPC duration accumulator, built once and found again by a map lookup, and counts
+// that only need a total (the verdicts) are kept as plain numbers and handed to the SDK when the
+// metrics are collected, so the SDK hashes no attribute set per call.
 
-/** Most pre-bound RPC attribute sets kept (methods × codes × reasons is small; this only bounds a surprise). */
+/**
+ * Most pre-bound RPC attribute sets kept per lookup (methods × codes × reasons is small; this only
+ * bounds a surprise): past it, calls go to the overflow set (`otel.metric.overflow`), as the SDK's do
+ * past its cardinality limit.
+ */
 export const MAX_BOUND_ATTRS = 4096;
 
 /** A stable ErrorInfo reason, or `other`. */
@@ -16,38 +21,49 @@ export function reasonLabel(reason: string): string {
 }
 
 /**
- * The RPC duration histogram bound to its attribute sets: one per method for OK answers (looked up by
- * the method name alone) and one per (method, code, reason) for failures.
+ * The RPC duration histogram bound to its attribute sets: an accumulator per method for OK answers
+ * (looked up by the method name alone) and one per (method, code, reason) for failures. One recorder
+ * per table (rpc-duration.ts): a second would make a second series of the same attribute set.
  */
 export class BoundCallRecorder {
-  private readonly ok = new Map<string, Attributes>();
-  private readonly failed = new Map<string, Attributes>();
+  private readonly ok = new Map<string, DurationAccumulator>();
+  private readonly failed = new Map<string, DurationAccumulator>();
 
-  constructor(private readonly histogram: Histogram) {}
+  constructor(readonly table: RpcDurationTable) {}
 
   /** Records one finished call. */
   record(method: string, code: number, ms: number, reason: string | undefined): void {
-    this.histogram.record(ms / 1000, this.attributes(method, code, reason));
+    this.accumulator(method, code, reason).record(ms / 1000);
   }
 
-  /** The (shared, never to be modified) attribute set of a call's outcome. */
-  attributes(method: string, code: number, reason: string | undefined): Attributes {
+  /** The accumulator of a call's outcome: the same object every time for the same outcome. */
+  accumulator(method: string, code: number, reason: string | undefined): DurationAccumulator {
     if (code === 0) {
       let a = this.ok.get(method);
       if (!a) {
-        a = { 'rpc.method': method, 'rpc.grpc.status_code': 0 };
-        if (this.ok.size < MAX_BOUND_ATTRS) this.ok.set(method, a);
+        if (this.ok.size >= MAX_BOUND_ATTRS) return this.table.overflowAccumulator();
+        this.ok.set(method, (a = this.table.create({ 'rpc.method': method, 'rpc.grpc.status_code': 0 })));
       }
       return a;
     }
     const key = `${method}\n${code}\n${reason ?? ''}`;
     let a = this.failed.get(key);
     if (!a) {
-      a = { 'rpc.method': method, 'rpc.grpc.status_code': code, 'error.type': reason ? reasonLabel(reason) : OTHER };
-      if (this.failed.size < MAX_BOUND_ATTRS) this.failed.set(key, a);
+      if (this.failed.size >= MAX_BOUND_ATTRS) return this.table.overflowAccumulator();
+      const attrs: Attributes = { 'rpc.method': method, 'rpc.grpc.status_code': code, 'error.type': reason ? reasonLabel(reason) : OTHER };
+      this.failed.set(key, (a = this.table.create(attrs)));
     }
     return a;
   }
+}
+
+const recorders = new WeakMap<RpcDurationTable, BoundCallRecorder>();
+
+/** The one BoundCallRecorder of `table`, created on first use. */
+export function callRecorderOf(table: RpcDurationTable): BoundCallRecorder {
+  let r = recorders.get(table);
+  if (!r) recorders.set(table, (r = new BoundCallRecorder(table)));
+  return r;
 }
 
 /** The verdicts in the order their counts are kept. */

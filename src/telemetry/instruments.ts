@@ -42,15 +42,22 @@ export const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 /** Bucket boundaries (seconds) of scavenger cycles: 10 ms to 5 min. */
 export const CYCLE_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
-/** Creates every instrument of NodeMetrics on `meter`. */
+/**
+ * The RPC duration histogram. It is no SDK instrument: it is accumulated per attribute set without
+ * the SDK's per-call attribute hashing and reported at collection (rpc-duration.ts), with this name,
+ * unit, description and bucket boundaries.
+ */
+export const RPC_DURATION = {
+  name: METRIC.rpcDuration,
+  unit: 's',
+  description: 'Duration of SessionService RPCs, by method and gRPC status code.',
+  boundaries: LATENCY_BUCKETS_S,
+} as const;
+
+/** Creates every instrument of NodeMetrics on `meter` (the RPC duration histogram aside: RPC_DURATION). */
 export function createInstruments(meter: Meter) {
   const s = { unit: 's' };
   return {
-    rpcDuration: meter.createHistogram(METRIC.rpcDuration, {
-      ...s,
-      description: 'Duration of SessionService RPCs, by method and gRPC status code.',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
-    }),
     sessionsLive: meter.createObservableGauge(METRIC.sessionsLive, {
       unit: '{session}',
       description: 'Session records in this replica’s mirror of etcd (cluster-wide, not per replica), by site and client type.',

@@ -1,9 +1,11 @@
 import type { Attributes, BatchObservableResult, Meter, Observable } from '@opentelemetry/api';
 import type { NodeEventMap, NodeEvents } from '../app/node-events.js';
 import type { EtcdInstrumentation } from '../store/etcd/client.js';
-import { BoundCallRecorder, VerdictTally } from './bound-recorders.js';
+import { callRecorderOf, VerdictTally } from './bound-recorders.js';
 import { createInstruments, type Instruments } from './instruments.js';
 import { BoundedLabel, errorLabel, keyClassLabel, opLabel } from './labels.js';
+import { rpcDurationTable } from './rpc-duration.js';
+import { INSTRUMENTATION_SCOPE } from './tracing.js';
 
 export { CYCLE_BUCKETS_S, LATENCY_BUCKETS_S, METRIC } from './instruments.js';
 
@@ -28,6 +30,8 @@ export interface NodeMetricsOptions {
   siteLimit?: number;
   /** The configuration in force, for `session_manager_config_info`; else the last `config-applied` version. */
   config?: { current(): { readonly version: string } };
+  /** The instrumentation scope name of the meter, under which the RPC duration histogram is reported. Default `session-manager`. */
+  scope?: string;
 }
 
 
@@ -55,8 +59,10 @@ export class NodeMetrics {
   attach(target: TelemetryTarget): () => void {
     const m = this.m;
     const state = { leader: 0, lagS: undefined as number | undefined, lastCycleS: undefined as number | undefined, version: undefined as string | undefined };
-    // Recorded with pre-bound attributes (bound-recorders.ts): nothing is built per call.
-    const calls = new BoundCallRecorder(m.rpcDuration);
+    // Recorded into pre-bound accumulators (bound-recorders.ts, rpc-duration.ts): nothing is built
+    // or hashed per call. Every NodeMetrics of a meter shares its table, as it would share an instrument.
+    const table = rpcDurationTable(this.meter, m.leader, { name: this.options.scope ?? INSTRUMENTATION_SCOPE });
+    const calls = callRecorderOf(table);
     const verdicts = new VerdictTally(m.verdicts);
     const listeners: Listeners = {
       call: (method, code, ms, reason) => calls.record(method, code, ms, reason),

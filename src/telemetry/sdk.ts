@@ -28,6 +28,7 @@ import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type Span
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { createLogger, diagLevelOf, diagLogger, type Logger } from './log.js';
+import { withRpcDurations } from './rpc-duration.js';
 import { telemetrySettingsFromEnv, TELEMETRY_DEFAULTS, type TelemetrySettings } from './settings.js';
 
 /**
@@ -55,7 +56,7 @@ export interface StartTelemetryOptions {
   env?: NodeJS.ProcessEnv;
   /** Replace the span processors the environment asks for (tests: an in-memory exporter). */
   spanProcessors?: SpanProcessor[];
-  /** Replace the metric readers the environment asks for (tests: an in-memory reader). */
+  /** Replace the metric readers the environment asks for (tests: an in-memory reader); they report the RPC durations too. */
   metricReaders?: IMetricReader[];
   /** Where telemetry's own problems go. Default: a pino logger with component=telemetry. */
   logger?: Logger;
@@ -164,7 +165,8 @@ function spanProcessorsFor(settings: TelemetrySettings): SpanProcessor[] {
 
 /**
  * Builds the metric readers the settings ask for: a Prometheus endpoint (listening at once) and/or a
- * periodic OTLP or console exporter. `ready` resolves when the Prometheus endpoint listens.
+ * periodic OTLP or console exporter, each reporting the RPC duration histogram (rpc-duration.ts).
+ * `ready` resolves when the Prometheus endpoint listens.
  */
 export function metricReadersFor(settings: TelemetrySettings, log: Logger): { readers: IMetricReader[]; ready: Promise<void> } {
   const listening: Array<Promise<void>> = [];
@@ -173,19 +175,17 @@ export function metricReadersFor(settings: TelemetrySettings, log: Logger): { re
       const { host, port, endpoint } = settings.prometheus;
       let done: (err: Error | void) => void = () => {};
       listening.push(new Promise<void>((resolve, reject) => (done = (err) => (err ? reject(err) : resolve()))));
-      return new PrometheusExporter({ host, port, endpoint }, (err: Error | void) => {
+      return withRpcDurations(new PrometheusExporter({ host, port, endpoint }, (err: Error | void) => {
         if (err) log.error({ err: err.message, host, port }, 'prometheus metrics endpoint could not listen');
         else log.info({ host, port, endpoint }, 'prometheus metrics endpoint listening');
         done(err);
-      });
+      }));
     }
     const exporter =
       name === 'console' ? new ConsoleMetricExporter() : settings.otlpProtocol.metrics === 'grpc' ? new OTLPGrpcMetricExporter() : new OTLPMetricExporter();
-    return new PeriodicExportingMetricReader({
-      exporter,
-      exportIntervalMillis: settings.metricExportIntervalMs,
-      exportTimeoutMillis: settings.metricExportTimeoutMs,
-    });
+    return withRpcDurations(
+      new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: settings.metricExportIntervalMs, exportTimeoutMillis: settings.metricExportTimeoutMs }),
+    );
   });
   const ready = Promise.all(listening).then(() => {});
   ready.catch(() => {}); // reported through the log; callers that care await it
@@ -225,7 +225,7 @@ export function startTelemetry(options: StartTelemetryOptions = {}): Telemetry {
     log.info('telemetry disabled (OTEL_SDK_DISABLED=true)');
     return active;
   }
-  const built = options.metricReaders ? { readers: options.metricReaders, ready: Promise.resolve() } : metricReadersFor(settings, log);
+  const built = options.metricReaders ? { readers: options.metricReaders.map(withRpcDurations), ready: Promise.resolve() } : metricReadersFor(settings, log);
   const env = options.env ?? process.env;
   // The SDK's diagnostics go through pino (OTEL_LOG_LEVEL), not the console.
   diag.disable();

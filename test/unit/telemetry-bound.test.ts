@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
-import type { Attributes, Counter, Histogram } from '@opentelemetry/api';
+import type { Attributes, Counter } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type CollectionResult } from '@opentelemetry/sdk-metrics';
 import { NodeEvents } from '../../src/app/node-events.js';
 import { BoundCallRecorder, VerdictTally } from '../../src/telemetry/bound-recorders.js';
+import { RpcDurationTable, withRpcDurations } from '../../src/telemetry/rpc-duration.js';
 import { METRIC, NodeMetrics, type TelemetryTarget } from '../../src/telemetry/metrics.js';
 
 /** A reader collected by hand. */
@@ -39,21 +40,22 @@ function target(events: NodeEvents): TelemetryTarget {
 }
 
 describe('telemetry: pre-bound recorders (issue 12)', () => {
-  it('BoundCallRecorder hands the histogram one shared attribute set per (method, code, reason)', () => {
-    const seen: Array<[number, Attributes | undefined]> = [];
-    const histogram = { record: (v: number, a?: Attributes) => void seen.push([v, a]) } as Histogram;
-    const rec = new BoundCallRecorder(histogram);
+  it('BoundCallRecorder keeps one accumulator per (method, code, reason), with its attribute set', () => {
+    const rec = new BoundCallRecorder(new RpcDurationTable({ name: 't' }));
     rec.record('ValidateSession', 0, 2, undefined);
     rec.record('ValidateSession', 0, 4, undefined);
     rec.record('ValidateSession', 5, 1, 'SESSION_NOT_FOUND');
     rec.record('ValidateSession', 5, 1, 'SESSION_NOT_FOUND');
     rec.record('ValidateSession', 13, 1, 'not a reason');
-    assert.deepEqual(seen.map(([v]) => v), [0.002, 0.004, 0.001, 0.001, 0.001]);
-    assert.equal(seen[0]![1], seen[1]![1]);
-    assert.equal(seen[2]![1], seen[3]![1]);
-    assert.deepEqual(seen[0]![1], { 'rpc.method': 'ValidateSession', 'rpc.grpc.status_code': 0 });
-    assert.deepEqual(seen[2]![1], { 'rpc.method': 'ValidateSession', 'rpc.grpc.status_code': 5, 'error.type': 'SESSION_NOT_FOUND' });
-    assert.deepEqual(seen[4]![1], { 'rpc.method': 'ValidateSession', 'rpc.grpc.status_code': 13, 'error.type': 'other' });
+    const ok = rec.accumulator('ValidateSession', 0, undefined);
+    const notFound = rec.accumulator('ValidateSession', 5, 'SESSION_NOT_FOUND');
+    const other = rec.accumulator('ValidateSession', 13, 'not a reason');
+    assert.deepEqual([ok.count, ok.sum], [2, 0.006]);
+    assert.deepEqual([notFound.count, notFound.sum], [2, 0.002]);
+    assert.equal(other.count, 1);
+    assert.deepEqual(ok.attributes, { 'rpc.method': 'ValidateSession', 'rpc.grpc.status_code': 0 });
+    assert.deepEqual(notFound.attributes, { 'rpc.method': 'ValidateSession', 'rpc.grpc.status_code': 5, 'error.type': 'SESSION_NOT_FOUND' });
+    assert.deepEqual(other.attributes, { 'rpc.method': 'ValidateSession', 'rpc.grpc.status_code': 13, 'error.type': 'other' });
   });
 
   it('VerdictTally adds nothing until flushed, then one add per verdict seen', () => {
@@ -76,7 +78,7 @@ describe('telemetry: pre-bound recorders (issue 12)', () => {
   });
 
   it('NodeMetrics counts verdicts and calls the same as one add/record per event, across collections and detach', async () => {
-    const reader = new HandReader();
+    const reader = withRpcDurations(new HandReader());
     const provider = new MeterProvider({ readers: [reader] });
     const events = new NodeEvents();
     const detach = new NodeMetrics(provider.getMeter('t')).attach(target(events));
