@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { Listeners } from '../lifecycle/listeners.js';
 import type { ClientType } from '../domain/client-type.js';
 import type { Verdict } from '../domain/decisions.js';
 import type { EndReason } from '../domain/session.js';
@@ -43,5 +43,5 @@ export interface NodeEventMap {
   'watch-lost': [error: Error];
 }
 
-/** A typed EventEmitter over NodeEventMap. */
-export class NodeEvents extends EventEmitter<NodeEventMap> {}
+/** The node's telemetry bus over NodeEventMap, in the one listener style (`on` returns its unsubscribe). */
+export class NodeEvents extends Listeners<NodeEventMap> {}

@@ -2,6 +2,7 @@ import type { Clock } from '../domain/clock.js';
 import { backstopTtlMs, mustPersist, withActivity } from '../domain/decisions.js';
 import type { SessionMirror, SessionStore, StoredSession } from '../domain/ports.js';
 import type { Activity, SessionRecord } from '../domain/session.js';
+import { Listeners, type Unsubscribe } from '../lifecycle/listeners.js';
 import { AGAIN, casRetry } from './cas-retry.js';
 
 /** Options of TouchWriter. */
@@ -38,7 +39,7 @@ export class TouchWriter {
   private readonly inflight = new Set<Promise<void>>();
   private readonly maxAttempts: number;
   readonly stats: TouchStats = { coalesced: 0, written: 0, failed: 0 };
-  private onError: (err: unknown) => void = () => {};
+  private readonly listeners = new Listeners<{ 'write-error': [err: unknown] }>();
 
   constructor(
     private readonly store: SessionStore,
@@ -57,9 +58,9 @@ export class TouchWriter {
     return typeof m === 'function' ? m() : m;
   }
 
-  /** Sets the handler of background write failures (logging). */
-  onWriteError(handler: (err: unknown) => void): void {
-    this.onError = handler;
+  /** Subscribes to background write failures (logging; the activity stays pending and is retried); returns the unsubscribe. */
+  on(event: 'write-error', fn: (err: unknown) => void): Unsubscribe {
+    return this.listeners.on(event, fn);
   }
 
   /** Lease TTL for a record written now: its backstop plus the margin; 0 = no lease. */
@@ -119,7 +120,7 @@ export class TouchWriter {
       if (gone) this.pending.delete(hash);
     } catch (err) {
       this.stats.failed++;
-      this.onError(err);
+      this.listeners.emit('write-error', err);
     } finally {
       p.inflight = false;
       if (p.again) {

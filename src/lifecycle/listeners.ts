@@ -15,6 +15,8 @@ export type Listener<M, E extends keyof M> = M[E] extends readonly unknown[] ? (
  */
 export class Listeners<M extends { [K in keyof M]: readonly unknown[] }> {
   private readonly byEvent = new Map<keyof M, Set<AnyListener>>();
+  /** Per event, the listeners as an array, rebuilt after on/off: emit (hot: every call) allocates nothing. */
+  private readonly snapshots = new Map<keyof M, readonly AnyListener[]>();
 
   /** @param onError receives a listener's exception (default: rethrown asynchronously, like a timer). */
   constructor(private readonly onError: (err: unknown) => void = (err) => queueMicrotask(() => { throw err; })) {}
@@ -25,8 +27,9 @@ export class Listeners<M extends { [K in keyof M]: readonly unknown[] }> {
     if (!set) this.byEvent.set(event, (set = new Set()));
     const f = fn as unknown as AnyListener;
     set.add(f);
+    this.snapshots.delete(event);
     return () => {
-      set.delete(f);
+      if (set.delete(f)) this.snapshots.delete(event);
     };
   }
 
@@ -41,9 +44,14 @@ export class Listeners<M extends { [K in keyof M]: readonly unknown[] }> {
 
   /** Calls every listener of `event` in subscription order; returns whether there was any. */
   emit<E extends keyof M>(event: E, ...args: M[E]): boolean {
-    const set = this.byEvent.get(event);
-    if (!set || set.size === 0) return false;
-    for (const fn of [...set]) {
+    let fns = this.snapshots.get(event);
+    if (fns === undefined) {
+      fns = [...(this.byEvent.get(event) ?? [])];
+      this.snapshots.set(event, fns);
+    }
+    if (fns.length === 0) return false;
+    // A listener added or removed while emitting takes effect from the next emit (as with EventEmitter).
+    for (const fn of fns) {
       try {
         fn(...(args as readonly unknown[]));
       } catch (err) {

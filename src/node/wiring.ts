@@ -64,8 +64,8 @@ export abstract class NodeWiring {
   readonly service: SessionService;
   readonly admin: AdminService;
   readonly health = new HealthService(HEALTH_SERVICES);
-  /** Telemetry events of this node (see NodeEventMap); subscribe before start(). */
-  readonly events = new NodeEvents();
+  /** Telemetry events of this node (see NodeEventMap); subscribe before start(). A listener that throws is logged, never fatal. */
+  readonly events: NodeEvents;
   readonly streams: StreamRegistry;
   /** Who may call what (SPEC rule 21). */
   readonly auth: CallerAuth;
@@ -84,6 +84,7 @@ export abstract class NodeWiring {
     if ((options.shutdownGraceMs ?? 20_000) < 0) throw new Error('node: shutdownGraceMs must not be negative');
     this.clock = options.clock ?? systemClock;
     this.log = options.logger;
+    this.events = new NodeEvents((err) => this.log.error({ err: (err as Error)?.message ?? String(err) }, 'telemetry listener failed'));
     const config = options.config;
     const policy = () => config.current().policy;
     this.etcd = new EtcdGateway(options.etcd);
@@ -114,7 +115,7 @@ export abstract class NodeWiring {
     this.store = store;
     const presenceStore = new PresenceStore(this.etcd, this.keys, options.nodeId);
     this.touches = new TouchWriter(store, this.cache, this.clock, { leaseMarginMs: () => 2 * policy().scavengeIntervalMs + policy().maxClockSkewMs });
-    this.touches.onWriteError((err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
+    this.touches.on('write-error', (err) => this.log.warn({ err: (err as Error).message }, 'touch write failed; will retry'));
     this.registry = new NodeRegistry(this.etcd, this.keys, {
       nodeId: options.nodeId,
       startTime: this.clock.now(),

@@ -98,7 +98,7 @@ export class NodeMetrics {
       'auth-policy-rejected': () => m.authPolicyReloadFailures.add(1),
       'watch-lost': () => m.watchLosses.add(1),
     };
-    for (const [event, fn] of Object.entries(listeners)) target.events.on(event as keyof NodeEventMap, fn as never);
+    const offs = Object.entries(listeners).map(([event, fn]) => target.events.on(event as keyof NodeEventMap, fn as never));
 
     // Live sessions are counted by walking the mirror at each collection, in slices that yield to the
     // event loop (a million sessions take ~100 ms of CPU: never in one block); groups seen before and
@@ -179,7 +179,7 @@ export class NodeMetrics {
     return () => {
       this.meter.removeBatchObservableCallback(observe, observables);
       verdicts.flush();
-      for (const [event, fn] of Object.entries(listeners)) target.events.off(event as keyof NodeEventMap, fn as never);
+      for (const off of offs) off();
     };
   }
 }

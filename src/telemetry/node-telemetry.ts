@@ -79,7 +79,7 @@ export function attachTelemetry(node: TelemetryTarget, options: AttachTelemetryO
     'node-lease-lost': () => recordMoment(SPAN.nodeLeaseLost, {}, { tracer, error: { type: 'NODE_LEASE_LOST' } }),
     'watch-lost': (err) => recordMoment(SPAN.watchLost, {}, { tracer, error: { type: errorLabel(err), message: err.message } }),
   };
-  for (const [event, fn] of Object.entries(listeners)) node.events.on(event as keyof NodeEventMap, fn as never);
+  const offs = Object.entries(listeners).map(([event, fn]) => node.events.on(event as keyof NodeEventMap, fn as never));
 
   let attached = true;
   return {
@@ -87,7 +87,7 @@ export function attachTelemetry(node: TelemetryTarget, options: AttachTelemetryO
     detach() {
       if (!attached) return;
       attached = false;
-      for (const [event, fn] of Object.entries(listeners)) node.events.off(event as keyof NodeEventMap, fn as never);
+      for (const off of offs) off();
       detachMetrics();
       node.etcd.instrument((_op, _keyClass, run) => run());
     },

@@ -53,6 +53,26 @@ describe('Listeners', () => {
   });
 });
 
+describe('Listeners while emitting', () => {
+  it('a listener added or removed during an emit takes effect from the next emit', () => {
+    const l = new Listeners<{ tick: [] }>();
+    const seen: string[] = [];
+    let offB = () => {};
+    l.on('tick', () => {
+      seen.push('a');
+      l.on('tick', () => seen.push('late'));
+      offB();
+    });
+    offB = l.on('tick', () => seen.push('b'));
+    l.emit('tick');
+    assert.deepEqual(seen, ['a', 'b']);
+    seen.length = 0;
+    l.emit('tick');
+    assert.deepEqual(seen.slice(0, 2), ['a', 'late']);
+    assert.ok(!seen.includes('b'));
+  });
+});
+
 describe('Backoff', () => {
   it('grows to the cap without jitter when random is 0, and resets', () => {
     const b = new Backoff('t', { initialMs: 100, maxMs: 500 }, () => 0);

@@ -19,7 +19,7 @@ function setup(options: { maxAttempts?: number } = {}) {
   const mirror = new MemoryMirror();
   const tw = new TouchWriter(store, mirror, clock, { leaseMarginMs: 1000, ...options });
   const errors: unknown[] = [];
-  tw.onWriteError((e) => errors.push(e));
+  tw.on('write-error', (e) => errors.push(e));
   const rec = newSessionRecord({ site: 'default', user: 'u', clientType: 'mobile', deviceId: 'd', policy: sessionPolicyFor(policyOf(), 'mobile'), attributeNames: [], now: clock.now() });
   const s = mem.put('h1', { ...rec, hits: 2 });
   mirror.upsert(s);
