@@ -25,7 +25,6 @@ import type {
 } from './sessions/types.js';
 import { heartbeatNow, validateNow, type SiteCheck } from './sessions/validate.js';
 
-export type { FreshnessGate } from '../domain/ports.js';
 export type * from './sessions/types.js';
 
 /**

@@ -4,9 +4,6 @@ import type { ConfigSource, LoadedConfig } from '../domain/ports.js';
 import { ConfigInvalidError } from './errors.js';
 import { parseClusterConfig } from './schema.js';
 
-// The port types live in domain/ports.ts; re-exported here for the config package's users.
-export type { ConfigSource, LoadedConfig } from '../domain/ports.js';
-
 /** The content hash LoadedConfig.version is made of (first 12 hex digits of SHA-256 of the text). */
 export function configVersionOf(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 12);

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import type { ConfigSource } from '../../src/config/loader.js';
+import type { ConfigSource } from '../../src/domain/ports.js';
 import type { Clock } from '../../src/domain/clock.js';
 import { SessionNode } from '../../src/node/session-node.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';

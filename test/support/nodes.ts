@@ -1,5 +1,6 @@
 import { pino } from 'pino';
-import { loadConfigText, StaticConfigSource, type ConfigSource } from '../../src/config/loader.js';
+import { loadConfigText, StaticConfigSource } from '../../src/config/loader.js';
+import type { ConfigSource } from '../../src/domain/ports.js';
 import type { Clock } from '../../src/domain/clock.js';
 import { SessionNode, type SessionNodeOptions } from '../../src/node/session-node.js';
 import { SessionApi } from '../../src/transport/grpc/client.js';
