@@ -68,12 +68,58 @@ export interface ParsedCommandLine {
   list(name: FlagName): string[];
 }
 
+/** The flag a `--name` or `-x` argument names, if it is one of CTL_FLAGS. */
+function flagOf(arg: string): CtlFlag | undefined {
+  if (arg.startsWith('--')) return (CTL_FLAGS as Record<string, CtlFlag>)[arg.slice(2)];
+  return Object.values(CTL_FLAGS as Record<string, CtlFlag>).find((f) => f.short !== undefined && arg === `-${f.short}`);
+}
+
+/**
+ * Session ids, login tokens, handles and page tokens are base64url, so one in 64 starts with '-'.
+ * Rewrites argv so that such a value is never taken for a flag: every positional goes after `--`
+ * (in order), a value starting with '-' after a flag that takes one is joined to it (`--handle=-x`),
+ * and a single-dash word longer than a short flag (`-dX…`) is a positional (short flags are never
+ * grouped or given inline values). An unknown short `--name` still reaches parseArgs and is refused.
+ */
+export function shieldDashValues(argv: readonly string[]): string[] {
+  const flags: string[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    // An unknown `--word` of 16+ base64url characters is an id or token (1 in 4096 starts with '--'), not a typo.
+    const isFlag = (a.startsWith('--') && (flagOf(a.split('=')[0]!) !== undefined || !/^--[A-Za-z0-9_-]{16,}$/.test(a))) || /^-[^-]$/.test(a);
+    if (!isFlag) {
+      positionals.push(a);
+      continue;
+    }
+    const f = a.includes('=') ? undefined : flagOf(a);
+    const next = argv[i + 1];
+    // A known flag after a flag is not its value: parseArgs then reports the missing value itself.
+    const takesNext = !!f && !f.boolean && next !== undefined && next !== '--' && !flagOf(next.split('=')[0]!);
+    if (takesNext && next.startsWith('-')) {
+      flags.push(`${a.startsWith('--') ? a : `--${Object.entries(CTL_FLAGS).find(([, g]) => g === f)![0]}`}=${next}`);
+      i++;
+      continue;
+    }
+    flags.push(a);
+    if (takesNext) {
+      flags.push(next);
+      i++;
+    }
+  }
+  return positionals.length > 0 ? [...flags, '--', ...positionals] : flags;
+}
+
 /** Parses argv against CTL_FLAGS; unknown flags are a UsageError. */
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): ParsedCommandLine {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: shieldDashValues(argv),
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(
